@@ -34,8 +34,13 @@ fn bundle_from_blocks(blocks: Vec<Block>) -> Result<Bundle> {
         match block {
             Block::Certificate(der) => b.certificates.push(Certificate::from_der(&der)?),
             Block::PrivateKey { label, der, legacy_encrypted } => {
+                let key = PrivateKey::from_block(&label, &der, legacy_encrypted);
+                // Raw DER that is neither a certificate nor a key is simply not ours.
+                if label == "DER" {
+                    return key.map(|k| Bundle { certificates: vec![], key: Some(Ok(k)), other_blocks: vec![] });
+                }
                 if b.key.is_none() {
-                    b.key = Some(PrivateKey::from_block(&label, &der, legacy_encrypted));
+                    b.key = Some(key);
                 }
             }
             Block::CertificateRequest(_) => b.other_blocks.push("CERTIFICATE REQUEST".into()),
