@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (or reuses) the pinned Kubernetes binaries, etcd and fakecri into a cache folder outside
 # the repo, keyed by version and by the hash of go.mod/go.sum, and prints that folder's bin path.
+# build.sh --check: print the bin path if every binary is there, else name the missing ones and exit 1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 K8S_VERSION=v1.37.2
@@ -11,6 +12,10 @@ want=(kube-apiserver kube-controller-manager kubelet kubectl kubeadm etcd fakecr
 missing=()
 for b in "${want[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "$bin"; exit 0; fi
+if [ "${1:-}" = --check ]; then
+  echo "testbed build: missing in $bin: ${missing[*]} (run testbed/testbed build; cold ~8-15 min on 2 cores)" >&2
+  exit 1
+fi
 
 command -v go >/dev/null || { echo "testbed build: Go is required (apt-get install golang, or a Go >= 1.26 toolchain)" >&2; exit 1; }
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-trimpath
