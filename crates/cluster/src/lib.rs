@@ -1,0 +1,1 @@
+//! Cluster operations (see issue 4).

@@ -1,0 +1,154 @@
+//! Test-only access to the real local cluster that `testbed/testbed` runs: the shared cluster that
+//! the test script starts once (its env file is named by `TESTBED_ENV`), private clusters a test
+//! starts for itself (e.g. without the bootstrap RBAC), and real kubelets in node-shaped trees.
+//!
+//! A test that needs the cluster and cannot get it fails with a message that says how to get it;
+//! it never skips silently.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// A running testbed cluster, described by its env file.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Every variable of the env file (`KUBECONFIG`, `TESTBED_SERVER`, `TESTBED_CA_CERT`,
+    /// `TESTBED_CA_KEY`, `TESTBED_BIN`, `TESTBED_DIR`).
+    pub env: BTreeMap<String, String>,
+    owned: bool,
+}
+
+/// The repository root (this crate lives in `crates/testbed-harness`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// The `testbed/testbed` script.
+pub fn script() -> PathBuf {
+    repo_root().join("testbed/testbed")
+}
+
+const HOW: &str = "this test needs the real test cluster: run the README's test command (scripts/test), \
+or by hand: `testbed/testbed build && eval $(cat $(testbed/testbed up))` then `export TESTBED_ENV=<env file>`";
+
+impl Cluster {
+    /// The cluster shared by all tests of a run (started by `scripts/test`, named by `TESTBED_ENV`).
+    pub fn shared() -> &'static Cluster {
+        static SHARED: OnceLock<Cluster> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let path = std::env::var("TESTBED_ENV").unwrap_or_else(|_| panic!("TESTBED_ENV is not set; {HOW}"));
+            let mut c = Cluster::from_env_file(Path::new(&path));
+            c.owned = false;
+            c
+        })
+    }
+
+    /// Starts a private cluster for one test; it is torn down when the value is dropped.
+    pub fn start(extra_args: &[&str]) -> Cluster {
+        let mut args = vec!["up"];
+        args.extend_from_slice(extra_args);
+        let out = run_script(&args, &BTreeMap::new());
+        let env_file = out.lines().last().unwrap_or_else(|| panic!("testbed up printed nothing; {HOW}")).trim().to_string();
+        let mut c = Cluster::from_env_file(Path::new(&env_file));
+        c.owned = true;
+        c
+    }
+
+    fn from_env_file(path: &Path) -> Cluster {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read testbed env file {}: {e}; {HOW}", path.display()));
+        let mut env = BTreeMap::new();
+        for line in text.lines() {
+            let line = line.trim().trim_start_matches("export ").trim();
+            if let Some((k, v)) = line.split_once('=') {
+                env.insert(k.to_string(), v.trim_matches(|c| c == '"' || c == '\'').to_string());
+            }
+        }
+        for k in ["KUBECONFIG", "TESTBED_SERVER", "TESTBED_CA_CERT", "TESTBED_CA_KEY", "TESTBED_BIN", "TESTBED_DIR"] {
+            assert!(env.contains_key(k), "testbed env file {} lacks {k}", path.display());
+        }
+        Cluster { env, owned: false }
+    }
+
+    /// A variable of the env file.
+    pub fn var(&self, key: &str) -> &str {
+        &self.env[key]
+    }
+
+    /// The cluster-admin kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        PathBuf::from(self.var("KUBECONFIG"))
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn server(&self) -> &str {
+        self.var("TESTBED_SERVER")
+    }
+
+    /// The cluster CA certificate file.
+    pub fn ca_cert(&self) -> PathBuf {
+        PathBuf::from(self.var("TESTBED_CA_CERT"))
+    }
+
+    /// The cluster CA key file.
+    pub fn ca_key(&self) -> PathBuf {
+        PathBuf::from(self.var("TESTBED_CA_KEY"))
+    }
+
+    /// A binary of the testbed (`kubectl`, `kubeadm`, ...).
+    pub fn bin(&self, name: &str) -> PathBuf {
+        Path::new(self.var("TESTBED_BIN")).join(name)
+    }
+
+    /// Runs `testbed/testbed ARGS` against this cluster and returns stdout (panics on failure).
+    pub fn testbed(&self, args: &[&str]) -> String {
+        run_script(args, &self.env)
+    }
+
+    /// Runs `testbed/testbed ARGS`, returning (success, stdout+stderr) without panicking.
+    pub fn try_testbed(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(script()).args(args).envs(&self.env).output().expect("run testbed/testbed");
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+
+    /// Runs `kubectl ARGS` as cluster-admin; returns (success, stdout, stderr).
+    pub fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(self.bin("kubectl")).arg("--kubeconfig").arg(self.kubeconfig()).args(args).output().expect("run kubectl");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The root of node `name`'s tree (`$TESTBED_DIR/nodes/NAME`).
+    pub fn node_root(&self, name: &str) -> PathBuf {
+        Path::new(self.var("TESTBED_DIR")).join("nodes").join(name)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = Command::new(script()).arg("down").envs(&self.env).status();
+        }
+    }
+}
+
+fn run_script(args: &[&str], env: &BTreeMap<String, String>) -> String {
+    let out = Command::new(script())
+        .args(args)
+        .envs(env)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {HOW}", script().display()));
+    assert!(
+        out.status.success(),
+        "testbed/testbed {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A unique, short name for a node in a shared cluster (`<prefix>-<pid><n>`), valid as a DNS label.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}{}", std::process::id() % 100000, N.fetch_add(1, Ordering::Relaxed))
+}
