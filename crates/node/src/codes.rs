@@ -1,0 +1,89 @@
+//! The catalog of finding codes: the public contract. Each entry says what the code means, why it
+//! happens and how to fix it; `kubecert explain CODE` prints it and the README lists every code.
+
+use crate::finding::Severity;
+use serde::Serialize;
+
+/// One finding code with its documentation.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CodeDoc {
+    /// The code.
+    pub code: &'static str,
+    /// The highest severity it is reported with.
+    pub severity: Severity,
+    /// One line.
+    pub title: &'static str,
+    /// The long explanation: what the kubelet does and why this breaks it.
+    pub explanation: &'static str,
+}
+
+use Severity::{Error, Info, Warning};
+
+/// Every code, in the order a report walks the node.
+pub const CODES: &[CodeDoc] = &[
+    CodeDoc { code: "kubeconfig-missing", severity: Error, title: "The kubelet's kubeconfig does not exist",
+        explanation: "The kubelet reads its client credential from --kubeconfig (kubeadm: /etc/kubernetes/kubelet.conf). Without it the kubelet must TLS-bootstrap from --bootstrap-kubeconfig; if that is missing too, it exits with 'unable to load bootstrap kubeconfig'. Reported as info when a bootstrap kubeconfig is present (the kubelet will bootstrap)." },
+    CodeDoc { code: "kubeconfig-invalid", severity: Error, title: "The kubelet's kubeconfig does not parse",
+        explanation: "The file is not a valid kubeconfig (bad YAML, not UTF-8, a current-context that names nothing). The kubelet treats an unreadable kubeconfig as absent and falls back to bootstrap, or fails to start." },
+    CodeDoc { code: "client-cert-missing", severity: Error, title: "The client certificate the kubeconfig names is missing",
+        explanation: "kubelet.conf points at a certificate file that does not exist, often a dangling kubelet-client-current.pem symlink after someone deleted /var/lib/kubelet/pki (field report 004). The kubelet cannot authenticate." },
+    CodeDoc { code: "client-cert-invalid", severity: Error, title: "The client certificate does not parse",
+        explanation: "Truncated or corrupted PEM, a DER file named .pem, or an empty file. The kubelet cannot load it and fails TLS setup." },
+    CodeDoc { code: "client-cert-expired", severity: Error, title: "The kubelet's client certificate has expired",
+        explanation: "The kubelet rotates its client certificate at 70-90% of its life through a CSR; if rotation failed silently (CSR never approved, node powered off through the window), the certificate expires and the API server answers Unauthorized. On restart the kubelet sees the expired certificate and falls back to the bootstrap kubeconfig, which kubeadm deleted after join: 'unable to load bootstrap kubeconfig' (field report 000)." },
+    CodeDoc { code: "client-cert-not-yet-valid", severity: Error, title: "The client certificate is not valid yet",
+        explanation: "NotBefore is in the future: the node's clock is behind (or the signer's ahead). TLS fails with 'x509: certificate has expired or is not yet valid'. Fix the clock (NTP) before anything else." },
+    CodeDoc { code: "client-cert-expiring-soon", severity: Warning, title: "The client certificate expires soon",
+        explanation: "Within the warning window (--warn-within, default 30 days). With rotation working the kubelet renews it by itself; check that it does." },
+    CodeDoc { code: "client-cert-rotation-stalled", severity: Warning, title: "The client certificate is past its rotation deadline",
+        explanation: "The kubelet renews at 70-90% of the certificate's life. A certificate past 90% with rotation enabled means renewal is failing: usually a CSR that is never approved (missing selfnodeclient binding) or never signed. This is the silent failure behind field report 000." },
+    CodeDoc { code: "client-cert-identity-mismatch", severity: Error, title: "The client certificate belongs to another node",
+        explanation: "The CN is not system:node:<this node's name>. With the Node authorizer and NodeRestriction the API server refuses every write to this node ('node \"a\" is not allowed to modify node \"b\"', 'cannot read ... only its own Node object'), and since 1.31 the kubelet cannot even request a renewal for its own name. Typical after copying another node's files (field report 004) or a hostname change. The kubelet does not notice by itself: it only checks NotAfter." },
+    CodeDoc { code: "client-cert-wrong-org", severity: Error, title: "The client certificate is not in group system:nodes",
+        explanation: "The Node authorizer only handles users in group system:nodes (O=system:nodes). Without it the kubelet is an ordinary user with no rights on nodes and pods." },
+    CodeDoc { code: "client-cert-untrusted", severity: Error, title: "The client certificate is not signed by the cluster CA",
+        explanation: "The certificate does not verify against the cluster CA (real signature check): it was issued by an old CA (after a CA rotation) or another cluster. The API server answers Unauthorized ('x509: certificate signed by unknown authority' in its log)." },
+    CodeDoc { code: "client-cert-v1", severity: Error, title: "The client certificate is X.509 v1",
+        explanation: "v1 certificates (openssl x509 -req without extensions) carry no extensions; Go and rustls refuse them as client certificates." },
+    CodeDoc { code: "client-key-missing", severity: Error, title: "The client key the kubeconfig names is missing",
+        explanation: "kubelet.conf names a key file that does not exist or holds no private key." },
+    CodeDoc { code: "client-key-invalid", severity: Error, title: "The client key cannot be used",
+        explanation: "The key is corrupted, encrypted (kubelet keys never are) or of an unsupported type." },
+    CodeDoc { code: "client-key-mismatch", severity: Error, title: "The client key does not belong to the certificate",
+        explanation: "The private key's public half is not the certificate's: TLS fails ('private key does not match public key'). Usually a certificate and key copied from different places." },
+    CodeDoc { code: "kubeconfig-embedded-cert-stale", severity: Warning, title: "kubelet.conf embeds an old certificate while a newer rotated one exists",
+        explanation: "kubelet.conf carries client-certificate-data, but the kubelet rotates into /var/lib/kubelet/pki/kubelet-client-current.pem. The kubelet checks the embedded one at start; once it expires the kubelet re-bootstraps and dies although a valid certificate sits on disk (kubernetes#99645). Point kubelet.conf at kubelet-client-current.pem." },
+    CodeDoc { code: "current-link-not-symlink", severity: Warning, title: "kubelet-client-current.pem is a regular file, not a symlink",
+        explanation: "The kubelet's certificate store swaps the kubelet-client-current.pem symlink on rotation; when it is a plain file (copied by hand) rotation fails with 'expected ... to be a symlink but it is a file'." },
+    CodeDoc { code: "bootstrap-kubeconfig-missing", severity: Error, title: "No bootstrap kubeconfig to fall back on",
+        explanation: "kubeadm deletes /etc/kubernetes/bootstrap-kubelet.conf after join. That is fine while the client credential works (info), but when it does not the kubelet exits with 'unable to load bootstrap kubeconfig: stat ...: no such file or directory' (field report 000)." },
+    CodeDoc { code: "bootstrap-kubeconfig-invalid", severity: Error, title: "The bootstrap kubeconfig cannot be used",
+        explanation: "The bootstrap kubeconfig does not parse, has no token or client credential, has no CA, or its token is not in the bootstrap token format id.secret." },
+    CodeDoc { code: "rotation-disabled", severity: Warning, title: "Client certificate rotation is off",
+        explanation: "rotateCertificates is false or absent in the KubeletConfiguration (absent means false), so the client certificate will expire and the node will go NotReady a year after join. kubeadm sets rotateCertificates: true." },
+    CodeDoc { code: "ca-missing", severity: Warning, title: "No cluster CA found",
+        explanation: "Neither the kubeconfig nor the layout's CA file (kubeadm: /etc/kubernetes/pki/ca.crt) provides the cluster CA, so the client certificate's chain cannot be checked and the kubelet cannot verify the API server." },
+    CodeDoc { code: "ca-expired", severity: Error, title: "The cluster CA has expired",
+        explanation: "Every certificate it signed is now useless; the whole cluster needs a CA rotation (kubeadm: manual CA rotation procedure). Not a node-local repair." },
+    CodeDoc { code: "ca-mismatch", severity: Warning, title: "The kubeconfig's CA and the kubelet's client CA differ",
+        explanation: "kubelet.conf trusts one CA while the kubelet's clientCAFile (or /etc/kubernetes/pki/ca.crt) is another. After a CA rotation one was not updated: either the kubelet cannot verify the API server or the API server cannot call the kubelet (logs, exec)." },
+    CodeDoc { code: "serving-cert-expired", severity: Error, title: "The kubelet's serving certificate has expired",
+        explanation: "The certificate on port 10250 has expired: kubectl logs/exec and metrics-server fail. The self-signed kubelet.crt is never renewed; delete kubelet.crt/kubelet.key and restart the kubelet to get a new one, or use serverTLSBootstrap with an approver." },
+    CodeDoc { code: "serving-cert-expiring-soon", severity: Warning, title: "The kubelet's serving certificate expires soon",
+        explanation: "Within the warning window. The self-signed kubelet.crt is never renewed by the kubelet." },
+    CodeDoc { code: "key-permissions-too-open", severity: Warning, title: "A private key is readable by group or others",
+        explanation: "Private keys must be 0600. The kubelet writes its own with 0600; a wider mode means someone copied them by hand." },
+    CodeDoc { code: "stale-bootstrap-key", severity: Info, title: "A bootstrap that never finished left kubelet-client.key.tmp",
+        explanation: "The kubelet keeps the key of a pending bootstrap CSR in kubelet-client.key.tmp and reuses it after a restart; it deletes it on success. Its presence means a TLS bootstrap started and did not complete (CSR not approved or not signed)." },
+    CodeDoc { code: "node-name-unknown", severity: Warning, title: "The node's name could not be determined",
+        explanation: "No --node-name, no --hostname-override in the kubelet's flags and no /etc/hostname under the root: identity checks are skipped. Pass --node-name." },
+    CodeDoc { code: "kubelet-config-invalid", severity: Error, title: "The KubeletConfiguration file cannot be read",
+        explanation: "The kubelet refuses to start with an unreadable --config file." },
+    CodeDoc { code: "agent-managed-certs", severity: Info, title: "The distribution's agent manages these certificates",
+        explanation: "On k3s and rke2 the agent fetches the kubelet's certificates from the server at start and renews them on restart when they are close to expiry; restart the agent service rather than signing by hand." },
+];
+
+/// The documentation of `code`.
+pub fn lookup(code: &str) -> Option<&'static CodeDoc> {
+    CODES.iter().find(|c| c.code == code)
+}

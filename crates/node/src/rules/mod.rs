@@ -1,0 +1,129 @@
+//! The diagnosis rules. Each rule is a pure function of the [`Snapshot`] that returns findings; a
+//! new rule is a new file and one line in [`RULES`].
+
+mod agent;
+mod bootstrap;
+mod client_cert;
+mod files;
+mod kubeconfig;
+mod rotation;
+mod serving;
+mod trust;
+
+use crate::finding::Finding;
+use crate::snapshot::{CertSource, Snapshot};
+use time::{Duration, OffsetDateTime};
+
+/// Knobs of a diagnosis.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// "Now" (a parameter so that tests and `--at` can move it).
+    pub now: OffsetDateTime,
+    /// Certificates expiring within this window get a warning.
+    pub warn_within: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { now: OffsetDateTime::now_utc(), warn_within: Duration::days(30) }
+    }
+}
+
+/// A rule.
+pub type Rule = fn(&Snapshot, &Settings) -> Vec<Finding>;
+
+/// Every rule, in report order.
+pub const RULES: &[Rule] = &[
+    kubeconfig::check,
+    client_cert::check,
+    trust::check,
+    rotation::check,
+    bootstrap::check,
+    serving::check,
+    files::check,
+    agent::check,
+];
+
+/// Runs every rule; errors first, then warnings, then info (stable within a severity).
+pub fn diagnose(snap: &Snapshot, settings: &Settings) -> Vec<Finding> {
+    let mut out: Vec<Finding> = RULES.iter().flat_map(|r| r(snap, settings)).collect();
+    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out
+}
+
+/// The client certificate the kubelet's kubeconfig points at, when it loaded.
+pub(crate) fn client_cert(snap: &Snapshot) -> Option<&CertSource> {
+    snap.kubeconfig.outcome.as_ref().ok()?.client.as_ref()?.cert.as_ref().ok()
+}
+
+/// The cluster CA: the kubeconfig's own CA, else the layout's CA file.
+pub(crate) fn cluster_ca(snap: &Snapshot) -> Option<&kubecert_pki::Certificate> {
+    let from_kubeconfig = snap
+        .kubeconfig
+        .outcome
+        .as_ref()
+        .ok()
+        .and_then(|k| k.ca.as_ref())
+        .and_then(|c| c.as_ref().ok())
+        .map(|c| c.leaf());
+    from_kubeconfig.or(snap.cluster_ca.outcome.as_ref().ok())
+}
+
+/// Can the kubelet authenticate with what kubelet.conf holds? (file there, parses, in its validity
+/// window, key present and matching, names this node, trusted by the cluster CA when known).
+pub(crate) fn client_usable(snap: &Snapshot, s: &Settings) -> bool {
+    let Ok(view) = &snap.kubeconfig.outcome else { return false };
+    if view.has_token && view.client.is_none() {
+        return true;
+    }
+    let Some(cred) = &view.client else { return false };
+    let (Ok(cert), Ok((_, key))) = (&cred.cert, &cred.key) else { return false };
+    let leaf = cert.leaf();
+    let name_ok = match &snap.setup.node_name {
+        Some(n) => leaf.info().common_names.first().map(String::as_str) == Some(&kubecert_pki::node_common_name(n)),
+        None => true,
+    };
+    let trusted = cluster_ca(snap).is_none_or(|ca| kubecert_pki::verify_signed_by(leaf, ca).is_ok());
+    leaf.is_valid_at(s.now) && key.matches(leaf) && name_ok && trusted
+}
+
+/// The commands that get a node a new client credential, best first, with real values filled in
+/// where the snapshot knows them.
+pub(crate) fn new_credential_fix(snap: &Snapshot) -> Vec<String> {
+    let node = snap.setup.node_name.clone().unwrap_or_else(|| "<node-name>".into());
+    let server = snap
+        .kubeconfig
+        .outcome
+        .as_ref()
+        .ok()
+        .and_then(|k| k.server.clone())
+        .or_else(|| snap.bootstrap.as_ref().and_then(|b| b.outcome.as_ref().ok()).and_then(|b| b.server.clone()))
+        .map(|s| s.trim_start_matches("https://").to_string())
+        .unwrap_or_else(|| "<api-server-host:port>".into());
+    let pin = cluster_ca(snap).map(|c| c.info().public_key_pin.clone()).unwrap_or_else(|| "sha256:<cluster CA pin>".into());
+    vec![
+        format!("On the node: `kubecert repair --node-name {node}` picks the least invasive repair the available credentials allow."),
+        format!("With a bootstrap token (make one where admin credentials are: `kubecert token create`): `kubecert discover --token <id.secret> --server {server} --ca-cert-hash {pin} --install`, then `systemctl restart kubelet`."),
+        format!("Where a cluster-admin kubeconfig is: `kubecert bootstrap-config --node {node} -o bootstrap-kubelet.conf`, copy it to the node, `kubecert bootstrap-config --install` moves the old credential aside with a backup."),
+        format!("Where the cluster CA key is: `kubecert sign --node {node} --ca-cert ca.crt --ca-key ca.key --install --root <node root>`."),
+    ]
+}
+
+/// RFC 3339 for evidence lines.
+pub(crate) fn date(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// "in 3 days" / "5 hours ago".
+pub(crate) fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let d = t - now;
+    let abs = d.abs();
+    let text = if abs >= Duration::days(2) {
+        format!("{} days", abs.whole_days())
+    } else if abs >= Duration::hours(2) {
+        format!("{} hours", abs.whole_hours())
+    } else {
+        format!("{} minutes", abs.whole_minutes())
+    };
+    if d.is_negative() { format!("{text} ago") } else { format!("in {text}") }
+}

@@ -1,0 +1,50 @@
+//! Will the kubelet keep its credential fresh by itself? Rotation switched on, the current link a
+//! real symlink, and kubelet.conf pointing at it rather than embedding an old certificate.
+
+use super::{date, Settings};
+use crate::finding::{Finding, Severity};
+use crate::snapshot::Snapshot;
+
+/// Is client rotation on? `None` when the node's layout does not use CSR rotation at all.
+pub(crate) fn rotation_enabled(snap: &Snapshot) -> Option<bool> {
+    if snap.setup.layout.agent_managed() {
+        return None;
+    }
+    let from_config = snap.kubelet_config.as_ref().and_then(|c| c.outcome.as_ref().ok()).and_then(|c| c.rotate_certificates);
+    Some(snap.setup.rotate_flag.or(from_config).unwrap_or(false))
+}
+
+/// `rotation-disabled`, `current-link-not-symlink`, `kubeconfig-embedded-cert-stale`.
+pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if rotation_enabled(snap) == Some(false) {
+        let where_ = snap.setup.config.clone().unwrap_or_else(|| "the kubelet's flags".into());
+        out.push(
+            Finding::new("rotation-disabled", Severity::Warning, "client certificate rotation is off: the kubelet's certificate will expire and the node will go NotReady")
+                .evidence(format!("{where_}: rotateCertificates is false or absent (absent means false)"))
+                .fix(format!("Set `rotateCertificates: true` in {where_} and restart the kubelet; make sure `kubecert rbac check` passes so renewals get approved.")),
+        );
+    }
+    let cd = &snap.cert_dir;
+    let current = format!("{}/kubelet-client-current.pem", snap.setup.cert_dir);
+    if cd.current_exists && !cd.current_is_symlink {
+        out.push(
+            Finding::new("current-link-not-symlink", Severity::Warning, format!("{current} is a regular file; the kubelet's rotation will fail to replace it"))
+                .evidence(format!("{current}: regular file"))
+                .fix(format!("Move it to {}/kubelet-client-<date>.pem and make kubelet-client-current.pem an absolute symlink to it (`kubecert repair` or `ln -sf`).", snap.setup.cert_dir)),
+        );
+    }
+    if let (Ok(view), Some(Ok(cur))) = (&snap.kubeconfig.outcome, &cd.current) {
+        if let Some(Ok(embedded)) = view.client.as_ref().map(|c| &c.cert) {
+            if embedded.embedded && cur.leaf().info().not_after > embedded.leaf().info().not_after {
+                out.push(
+                    Finding::new("kubeconfig-embedded-cert-stale", Severity::Warning, format!("{} embeds a certificate older than the rotated {current}", snap.kubeconfig.path))
+                        .evidence(format!("embedded: valid until {}", date(embedded.leaf().info().not_after)))
+                        .evidence(format!("{current}: valid until {}", date(cur.leaf().info().not_after)))
+                        .fix(format!("Replace client-certificate-data/client-key-data in {} with `client-certificate: {current}` and `client-key: {current}`, then restart the kubelet.", snap.kubeconfig.path)),
+                );
+            }
+        }
+    }
+    out
+}
