@@ -4,9 +4,11 @@
 
 pub mod codes;
 pub mod discover;
+pub mod expiration;
 pub mod finding;
 pub mod install;
 pub mod layout;
+pub mod logs;
 pub mod root;
 pub mod rules;
 pub mod snapshot;

@@ -1,0 +1,225 @@
+//! `kubecert check-expiration`: every certificate the node holds — control-plane `pki/`, etcd,
+//! front-proxy, the kubeconfigs with embedded certificates, and the kubelet's own client and
+//! serving certificates (which kubeadm leaves out) — driven by one declarative catalog, like
+//! kubeadm's certlist. The JSON form is kubeadm's `CertificateExpirationInfo`.
+
+use crate::root::NodeRoot;
+use crate::snapshot::Snapshot;
+use kubecert_config::Kubeconfig;
+use kubecert_pki::Certificate;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Where a catalog entry's certificate lives.
+#[derive(Debug, Clone, Copy)]
+enum Location {
+    /// A PEM file.
+    File(&'static str),
+    /// The current user's client certificate in a kubeconfig (embedded or by path).
+    Kubeconfig(&'static str),
+}
+
+/// One certificate kubeadm-style nodes may hold.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    name: &'static str,
+    location: Location,
+    ca: &'static str,
+    /// Listed as missing on a control-plane node when absent (kubeadm's list); other entries only when present.
+    control_plane: bool,
+}
+
+const CAS: &[(&str, &str)] = &[
+    ("ca", "/etc/kubernetes/pki/ca.crt"),
+    ("etcd-ca", "/etc/kubernetes/pki/etcd/ca.crt"),
+    ("front-proxy-ca", "/etc/kubernetes/pki/front-proxy-ca.crt"),
+];
+
+const CATALOG: &[Entry] = &[
+    Entry { name: "admin.conf", location: Location::Kubeconfig("/etc/kubernetes/admin.conf"), ca: "ca", control_plane: true },
+    Entry { name: "apiserver", location: Location::File("/etc/kubernetes/pki/apiserver.crt"), ca: "ca", control_plane: true },
+    Entry { name: "apiserver-etcd-client", location: Location::File("/etc/kubernetes/pki/apiserver-etcd-client.crt"), ca: "etcd-ca", control_plane: true },
+    Entry { name: "apiserver-kubelet-client", location: Location::File("/etc/kubernetes/pki/apiserver-kubelet-client.crt"), ca: "ca", control_plane: true },
+    Entry { name: "controller-manager.conf", location: Location::Kubeconfig("/etc/kubernetes/controller-manager.conf"), ca: "ca", control_plane: true },
+    Entry { name: "etcd-healthcheck-client", location: Location::File("/etc/kubernetes/pki/etcd/healthcheck-client.crt"), ca: "etcd-ca", control_plane: true },
+    Entry { name: "etcd-peer", location: Location::File("/etc/kubernetes/pki/etcd/peer.crt"), ca: "etcd-ca", control_plane: true },
+    Entry { name: "etcd-server", location: Location::File("/etc/kubernetes/pki/etcd/server.crt"), ca: "etcd-ca", control_plane: true },
+    Entry { name: "front-proxy-client", location: Location::File("/etc/kubernetes/pki/front-proxy-client.crt"), ca: "front-proxy-ca", control_plane: true },
+    Entry { name: "scheduler.conf", location: Location::Kubeconfig("/etc/kubernetes/scheduler.conf"), ca: "ca", control_plane: true },
+    Entry { name: "super-admin.conf", location: Location::Kubeconfig("/etc/kubernetes/super-admin.conf"), ca: "ca", control_plane: false },
+];
+
+/// One row of the report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertExpiration {
+    /// kubeadm's name (`apiserver`, `admin.conf`), or `kubelet-client`, `kubelet-serving`, or a path.
+    pub name: String,
+    /// Where it was read.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// NotAfter (absent when missing).
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<OffsetDateTime>,
+    /// Seconds left (negative once expired), as kubeadm reports it.
+    pub residual_time: i64,
+    /// kubeadm's field: true when the CA key is absent (certificates cannot be renewed here).
+    pub externally_managed: bool,
+    /// The issuing CA's catalog name, or its CN for certificates outside the catalog.
+    #[serde(rename = "caName", skip_serializing_if = "String::is_empty")]
+    pub ca_name: String,
+    /// Not on disk.
+    pub missing: bool,
+    /// Why it could not be read, if present but unreadable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// kubeadm's `CertificateExpirationInfo`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpirationReport {
+    /// `CertificateExpirationInfo`.
+    pub kind: &'static str,
+    /// `output.kubeadm.k8s.io/v1alpha3`.
+    pub api_version: &'static str,
+    /// Leaf certificates.
+    pub certificates: Vec<CertExpiration>,
+    /// CAs.
+    pub certificate_authorities: Vec<CertExpiration>,
+}
+
+fn row(name: &str, path: &str, cert: Result<Option<Certificate>, String>, ca_name: &str, now: OffsetDateTime, externally_managed: bool) -> CertExpiration {
+    let (date, missing, error) = match cert {
+        Ok(Some(c)) => (Some(c.info().not_after), false, None),
+        Ok(None) => (None, true, None),
+        Err(e) => (None, false, Some(e)),
+    };
+    CertExpiration {
+        name: name.to_string(),
+        path: path.to_string(),
+        residual_time: date.map(|d| (d - now).whole_seconds()).unwrap_or(0),
+        expiration_date: date,
+        externally_managed,
+        ca_name: ca_name.to_string(),
+        missing,
+        error,
+    }
+}
+
+fn load_file(root: &NodeRoot, path: &str) -> Result<Option<Certificate>, String> {
+    match root.read(path) {
+        Ok(f) => kubecert_pki::load_certificates(&f.bytes).map(|mut c| Some(c.remove(0))).map_err(|e| e.to_string()),
+        Err(e) if matches!(e, crate::root::ReadError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn load_kubeconfig_cert(root: &NodeRoot, path: &str) -> Result<Option<Certificate>, String> {
+    let f = match root.read(path) {
+        Ok(f) => f,
+        Err(crate::root::ReadError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let k = Kubeconfig::parse(&f.bytes).map_err(|e| e.to_string())?;
+    let r = k.resolve(None).map_err(|e| e.to_string())?;
+    if let Some(data) = &r.user.client_certificate_data {
+        return kubecert_pki::load_bundle_base64(data).map_err(|e| e.to_string())?.certificates.into_iter().next().map(Some).ok_or("no certificate in client-certificate-data".into());
+    }
+    match &r.user.client_certificate {
+        Some(p) => load_file(root, &crate::root::relative_to(path, p)),
+        None => Err("the current user has no client certificate".into()),
+    }
+}
+
+/// Builds the report for the node under `root`; `snap` supplies the kubelet's discovered paths.
+pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> ExpirationReport {
+    let control_plane = root.exists_lexically("/etc/kubernetes/pki/apiserver.crt") || root.exists_lexically("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    let mut cas = Vec::new();
+    let mut ca_keys = std::collections::BTreeMap::new();
+    for (name, path) in CAS {
+        let cert = load_file(root, path);
+        let present = matches!(cert, Ok(Some(_)));
+        let key_present = root.exists_lexically(&path.replace(".crt", ".key"));
+        ca_keys.insert(*name, key_present);
+        if present || control_plane || (*name == "ca" && cert.is_err()) {
+            cas.push(row(name, path, cert, "", now, present && !key_present));
+        }
+    }
+    let mut certs = Vec::new();
+    for e in CATALOG {
+        let (path, cert) = match e.location {
+            Location::File(p) => (p, load_file(root, p)),
+            Location::Kubeconfig(p) => (p, load_kubeconfig_cert(root, p)),
+        };
+        let absent = matches!(cert, Ok(None));
+        if absent && !(control_plane && e.control_plane) {
+            continue;
+        }
+        let external = !ca_keys.get(e.ca).copied().unwrap_or(false) && !absent;
+        certs.push(row(e.name, path, cert, e.ca, now, external));
+    }
+    // The kubelet's own certificates, which kubeadm does not list.
+    let kubelet_client = match &snap.kubeconfig.outcome {
+        Ok(v) => match v.client.as_ref().map(|c| &c.cert) {
+            Some(Ok(src)) => Ok(Some(src.leaf().clone())),
+            Some(Err((_, p))) if p.is_missing() => Ok(None),
+            Some(Err((_, p))) => Err(p.to_string()),
+            None => Ok(None),
+        },
+        Err(p) if p.is_missing() => Ok(None),
+        Err(p) => Err(p.to_string()),
+    };
+    let client_origin = snap.kubeconfig.outcome.as_ref().ok().and_then(|v| v.client.as_ref()).map(|c| match &c.cert {
+        Ok(s) => s.origin.clone(),
+        Err((p, _)) => p.clone(),
+    });
+    certs.push(row("kubelet.conf", &client_origin.unwrap_or_else(|| snap.kubeconfig.path.clone()), kubelet_client, "ca", now, !ca_keys["ca"]));
+    if let Some(s) = &snap.serving {
+        let ca_name = match &s.outcome {
+            Ok(c) if c.info().self_issued => "self-signed".to_string(),
+            _ => "ca".to_string(),
+        };
+        let cert = s.outcome.as_ref().map(|c| Some(c.clone())).map_err(|p| p.to_string());
+        certs.push(row("kubelet-serving", &s.path, cert, &ca_name, now, ca_name == "self-signed"));
+    }
+    ExpirationReport { kind: "CertificateExpirationInfo", api_version: "output.kubeadm.k8s.io/v1alpha3", certificates: certs, certificate_authorities: cas }
+}
+
+/// Every certificate file under a host directory (recursively, not following links), for
+/// `check-expiration --scan DIR`. Files that hold no certificate are skipped; unreadable ones are
+/// reported with their error.
+pub fn scan_dir(dir: &std::path::Path, now: OffsetDateTime) -> Vec<CertExpiration> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if !ft.is_file() {
+                continue;
+            }
+            let name = p.to_string_lossy().into_owned();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.len() > crate::root::MAX_FILE_SIZE {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&p) else { continue };
+            if let Ok(b) = kubecert_pki::load_bundle(&bytes) {
+                if let Some(c) = b.certificates.first() {
+                    let ca = c.info().issuer_common_name.clone().unwrap_or_default();
+                    out.push(row(&name, &name, Ok(Some(c.clone())), &ca, now, false));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
