@@ -1,0 +1,225 @@
+//! Plans that install a new kubelet client credential where the kubelet reads it: the kubelet's
+//! own rotating layout (`kubelet-client-<stamp>.pem`, cert then key, 0600, and the absolute
+//! `kubelet-client-current.pem` link swapped atomically, with the kubeconfig pointing at the
+//! link), or the files the node's kubeconfig already names (CoreOS-style `worker.pem` +
+//! `worker-key.pem`, k3s/rke2 `client-kubelet.crt`/`.key`, a combined pem).
+
+use super::error::InstallError;
+use super::plan::{Contents, InstallPlan};
+use crate::root::{relative_to, NodeRoot, ReadError};
+use base64::Engine as _;
+use kubecert_config::{Cluster, Kubeconfig};
+use serde::Serialize;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+/// The link the kubelet reads its client pair from.
+pub const CURRENT_LINK: &str = "kubelet-client-current.pem";
+
+/// A new client credential to install.
+pub struct NewCredential {
+    /// The certificate PEM (leaf first; intermediates may follow).
+    pub cert_pem: String,
+    /// The private key PEM.
+    pub key_pem: Zeroizing<String>,
+    /// The cluster CA PEM, used only when a kubeconfig must be written from scratch.
+    pub ca_pem: Option<String>,
+    /// The API server URL, used only when a kubeconfig must be written from scratch.
+    pub server: Option<String>,
+}
+
+impl std::fmt::Debug for NewCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCredential").field("server", &self.server).field("key_pem", &"<redacted>").finish_non_exhaustive()
+    }
+}
+
+/// How the credential will be stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "style", rename_all = "kebab-case")]
+pub enum InstallStyle {
+    /// The kubelet's own layout.
+    KubeletRotating {
+        /// The new `kubelet-client-<stamp>.pem`.
+        pem: String,
+        /// The `kubelet-client-current.pem` link.
+        link: String,
+    },
+    /// Separate certificate and key files, replaced in place.
+    SeparateFiles {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+    },
+    /// One file holding both, replaced in place.
+    CombinedFile {
+        /// The file.
+        path: String,
+    },
+}
+
+/// A planned client credential install.
+#[derive(Debug, Clone)]
+pub struct ClientInstall {
+    /// The plan for the engine.
+    pub plan: InstallPlan,
+    /// Where the credential goes.
+    pub style: InstallStyle,
+    /// The kubelet kubeconfig (node path).
+    pub kubeconfig: String,
+    /// True when the plan (re)writes the kubeconfig.
+    pub kubeconfig_rewritten: bool,
+    /// Things the operator should know (e.g. why the kubeconfig is rewritten).
+    pub notes: Vec<String>,
+}
+
+/// Plans the install of `cred` for the kubelet whose kubeconfig is `kubeconfig` and whose
+/// certificate directory is `cert_dir` (both node paths), following the layout the node uses.
+pub fn plan_client_install(
+    root: &NodeRoot,
+    kubeconfig: &str,
+    cert_dir: &str,
+    cred: &NewCredential,
+    now: OffsetDateTime,
+    label: &str,
+) -> Result<ClientInstall, InstallError> {
+    let combined = Zeroizing::new(format!("{}{}", ensure_nl(&cred.cert_pem), ensure_nl(&cred.key_pem)));
+    let mut notes = Vec::new();
+    let existing = match root.read(kubeconfig) {
+        Ok(f) => match Kubeconfig::parse(&f.bytes) {
+            Ok(kc) => Some((kc, f.mode)),
+            Err(e) => {
+                notes.push(format!("{kubeconfig} cannot be parsed ({e}); it will be replaced (a copy goes to the backup)"));
+                None
+            }
+        },
+        Err(ReadError::NotFound { .. }) => {
+            notes.push(format!("{kubeconfig} does not exist; it will be written"));
+            None
+        }
+        Err(e) => return Err(InstallError::Read { node_path: kubeconfig.to_string(), detail: e.to_string() }),
+    };
+    let mut plan = InstallPlan::new(label);
+
+    if let Some((kc, _)) = &existing
+        && let Ok(r) = kc.resolve(None)
+        && let (Some(c), Some(k)) = (&r.user.client_certificate, &r.user.client_key)
+    {
+        let c = relative_to(kubeconfig, c);
+        let k = relative_to(kubeconfig, k);
+        let is_link = std::fs::symlink_metadata(root.host_path(&c)).is_ok_and(|m| m.file_type().is_symlink());
+        if c == k && (is_link || c.ends_with(&format!("/{CURRENT_LINK}"))) {
+            let dir = parent(&c);
+            let pem = stamped_pem(root, &dir, now);
+            plan = plan.write(pem.clone(), Contents::secret(combined.as_bytes()), 0o600).symlink(c.clone(), pem.clone());
+            return Ok(ClientInstall { plan, style: InstallStyle::KubeletRotating { pem, link: c }, kubeconfig: kubeconfig.into(), kubeconfig_rewritten: false, notes });
+        }
+        if c == k {
+            plan = plan.write(c.clone(), Contents::secret(combined.as_bytes()), 0o600);
+            return Ok(ClientInstall { plan, style: InstallStyle::CombinedFile { path: c }, kubeconfig: kubeconfig.into(), kubeconfig_rewritten: false, notes });
+        }
+        // Key first: until the certificate is switched too the kubelet would hold a mismatched pair,
+        // so the two renames sit next to each other; a crash between them is rolled back (see README).
+        let cert_mode = root.read(&c).map(|f| f.mode).unwrap_or(0o644) & 0o644;
+        plan = plan
+            .write(k.clone(), Contents::secret(cred.key_pem.as_bytes()), 0o600)
+            .write(c.clone(), Contents::public(ensure_nl(&cred.cert_pem).into_bytes()), cert_mode);
+        return Ok(ClientInstall { plan, style: InstallStyle::SeparateFiles { cert: c, key: k }, kubeconfig: kubeconfig.into(), kubeconfig_rewritten: false, notes });
+    }
+
+    // The kubelet layout, with a kubeconfig that points at the link.
+    let dir = cert_dir.trim_end_matches('/').to_string();
+    let link = format!("{dir}/{CURRENT_LINK}");
+    let pem = stamped_pem(root, &dir, now);
+    let (cluster, mode) = match &existing {
+        Some((kc, mode)) => match kc.resolve(None) {
+            Ok(r) => {
+                notes.push(format!("{kubeconfig} embeds its credential or has none; it will point at {link} instead"));
+                (Some(r.cluster.clone()), *mode)
+            }
+            Err(_) => (None, *mode),
+        },
+        None => (None, 0o600),
+    };
+    let cluster = match cluster {
+        Some(c) if c.server.is_some() => c,
+        _ => {
+            let (Some(server), Some(ca)) = (&cred.server, &cred.ca_pem) else {
+                return Err(InstallError::InvalidPlan(format!(
+                    "{kubeconfig} gives no usable cluster, so a new one must be written: the API server URL and the cluster CA are needed \
+                     (--server and --ca-cert, or a bootstrap kubeconfig)"
+                )));
+            };
+            Cluster {
+                server: Some(server.clone()),
+                certificate_authority_data: Some(base64::engine::general_purpose::STANDARD.encode(ca.as_bytes())),
+                ..Default::default()
+            }
+        }
+    };
+    let server = cluster.server.clone().unwrap_or_default();
+    let yaml = Kubeconfig::kubelet(&server, cluster, &link)
+        .to_yaml()
+        .map_err(|e| InstallError::InvalidPlan(format!("cannot write the kubeconfig: {e}")))?;
+    plan = plan
+        .write(pem.clone(), Contents::secret(combined.as_bytes()), 0o600)
+        .symlink(link.clone(), pem.clone())
+        .write(kubeconfig.to_string(), Contents::public(yaml.into_bytes()), mode & 0o7777);
+    Ok(ClientInstall { plan, style: InstallStyle::KubeletRotating { pem, link }, kubeconfig: kubeconfig.into(), kubeconfig_rewritten: true, notes })
+}
+
+/// Checks, after an install, that the kubelet's kubeconfig leads to the expected certificate and
+/// a key that matches it — exactly what the kubelet will load at its next start.
+pub fn verify_client_install(root: &NodeRoot, kubeconfig: &str, expected_cert_der: &[u8]) -> Result<(), String> {
+    let f = root.read(kubeconfig).map_err(|e| format!("{kubeconfig}: {e}"))?;
+    let kc = Kubeconfig::parse(&f.bytes).map_err(|e| format!("{kubeconfig}: {e}"))?;
+    let r = kc.resolve(None).map_err(|e| format!("{kubeconfig}: {e}"))?;
+    let load = |path: &Option<String>, data: Option<&str>, what: &str| -> Result<kubecert_pki::Bundle, String> {
+        match (path, data) {
+            (_, Some(d)) => kubecert_pki::load_bundle_base64(d).map_err(|e| format!("{what} data in {kubeconfig}: {e}")),
+            (Some(p), None) => {
+                let p = relative_to(kubeconfig, p);
+                let file = root.read(&p).map_err(|e| format!("{what} {p}: {e}"))?;
+                kubecert_pki::load_bundle(&file.bytes).map_err(|e| format!("{what} {p}: {e}"))
+            }
+            (None, None) => Err(format!("{kubeconfig} names no client {what}")),
+        }
+    };
+    let cert = load(&r.user.client_certificate, r.user.client_certificate_data.as_deref(), "certificate")?;
+    let key = load(&r.user.client_key, r.user.client_key_data.as_ref().map(|s| s.expose()), "key")?;
+    let leaf = cert.certificates.first().ok_or_else(|| "the client certificate file holds no certificate".to_string())?;
+    if leaf.der() != expected_cert_der {
+        return Err(format!("the kubelet would load certificate {:?}, not the one just installed", leaf.info().subject));
+    }
+    let key = key.key.ok_or_else(|| "the client key file holds no key".to_string())?.map_err(|e| format!("client key: {e}"))?;
+    if !key.matches(leaf) {
+        return Err("the installed key does not match the installed certificate".into());
+    }
+    Ok(())
+}
+
+/// `<dir>/kubelet-client-<YYYY-MM-DD-HH-MM-SS>.pem`, the kubelet's own naming, not yet taken.
+fn stamped_pem(root: &NodeRoot, dir: &str, now: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
+    let mut t = now;
+    loop {
+        let p = format!("{dir}/kubelet-client-{}.pem", t.format(&fmt).unwrap_or_default());
+        if !root.exists_lexically(&p) {
+            return p;
+        }
+        t += time::Duration::seconds(1);
+    }
+}
+
+fn parent(p: &str) -> String {
+    match p.rfind('/') {
+        Some(0) | None => "/".into(),
+        Some(i) => p[..i].to_string(),
+    }
+}
+
+fn ensure_nl(s: &str) -> String {
+    if s.ends_with('\n') { s.to_string() } else { format!("{s}\n") }
+}
+

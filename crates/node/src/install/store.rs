@@ -1,0 +1,167 @@
+//! The backup store on the node (`/var/lib/kubecert/backups` by default): one folder per install,
+//! a lock so that two kubecert runs never interleave, and the start-up check that cleans up an
+//! install that died before touching anything and refuses to go on after one that died half way.
+
+use super::error::InstallError;
+use super::fsops;
+use super::manifest::{BackupState, Manifest, MANIFEST};
+use crate::root::NodeRoot;
+use std::cell::RefCell;
+use std::fs::{self, File, OpenOptions};
+use std::path::PathBuf;
+
+/// The backup root of one node.
+pub(crate) struct Store {
+    node: String,
+    host: PathBuf,
+    created: RefCell<Vec<PathBuf>>,
+}
+
+/// Held while an install or rollback runs.
+pub(crate) struct Lock(#[allow(dead_code)] File);
+
+impl Store {
+    /// The store at `node_dir` (need not exist yet).
+    pub(crate) fn open(root: &NodeRoot, node_dir: &str) -> Result<Store, InstallError> {
+        // The backup root is resolved like any other path: a symlinked /var/lib stays inside the root.
+        let probe = super::plan::Step::MoveAside { node_path: format!("{node_dir}/{MANIFEST}") };
+        let t = super::resolve::target_of(root, &probe)?;
+        let host = t.dir_host.clone();
+        let node = t.node_path.trim_end_matches(&format!("/{MANIFEST}")).to_string();
+        let created = RefCell::new(Vec::new());
+        let s = Store { node, host, created };
+        s.created.borrow_mut().extend(t.missing_dirs.iter().map(|(_, h)| h.clone()));
+        Ok(s)
+    }
+
+    /// Creates the backup root (0700) if missing.
+    pub(crate) fn ensure_root(&self) -> std::io::Result<()> {
+        for d in self.created.borrow().iter() {
+            if !d.exists() {
+                fsops::mkdir(d, 0o700)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the directories this run created for the store, if they are still empty.
+    pub(crate) fn forget_created_root(&self) {
+        let _ = fs::remove_file(self.host.join(".lock"));
+        for d in self.created.borrow().iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+    }
+
+    /// Takes the node's install lock (creating the store first).
+    pub(crate) fn lock(&self) -> Result<Lock, InstallError> {
+        let fail = |e| InstallError::Backup { node_path: self.node.clone(), backup_dir: self.node.clone(), source: e };
+        self.ensure_root().map_err(|e| {
+            self.forget_created_root();
+            fail(e)
+        })?;
+        let path = self.host.join(".lock");
+        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| {
+            self.forget_created_root();
+            fail(e)
+        })?;
+        match f.try_lock() {
+            Ok(()) => Ok(Lock(f)),
+            Err(fs::TryLockError::WouldBlock) => Err(InstallError::Locked(PathBuf::from(format!("{}/.lock", self.node)))),
+            Err(fs::TryLockError::Error(e)) => Err(fail(e)),
+        }
+    }
+
+    /// Before a new install: cleans up installs that died before changing anything, and refuses
+    /// to continue after one that died while replacing files (unless it is the one being undone).
+    pub(crate) fn settle(&self, root: &NodeRoot, allow: Option<&str>) -> Result<(), InstallError> {
+        for (node_dir, m) in self.list() {
+            let host_dir = root.host_path(&node_dir);
+            match m {
+                Err(_) if !host_dir.join(MANIFEST).exists() && looks_like_id(&node_dir) => {
+                    // Died while copying, before the manifest existed: nothing was changed.
+                    let _ = fs::remove_dir_all(&host_dir);
+                }
+                Err(_) => {}
+                Ok(mut m) => match m.state {
+                    BackupState::Committing if Some(m.id.as_str()) != allow => {
+                        return Err(InstallError::Interrupted { id: m.id, label: m.label });
+                    }
+                    BackupState::Prepared => {
+                        clean_prepared(root, &m);
+                        m.state = BackupState::Abandoned;
+                        let _ = m.save(&host_dir);
+                    }
+                    _ => {}
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Every backup folder, oldest first, with its manifest (or why it cannot be read).
+    pub(crate) fn list(&self) -> Vec<(String, Result<Manifest, InstallError>)> {
+        let Ok(rd) = fs::read_dir(&self.host) else { return Vec::new() };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let node_dir = format!("{}/{n}", self.node);
+                let m = Manifest::load(&self.host.join(&n), &node_dir);
+                (node_dir, m)
+            })
+            .collect()
+    }
+
+    /// The host folder of backup `id`.
+    pub(crate) fn host_dir(&self, id: &str) -> PathBuf {
+        self.host.join(id)
+    }
+
+    /// The node path of the store.
+    pub(crate) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// A fresh backup id: UTC time plus a random suffix, so ids sort by time.
+    pub(crate) fn new_id(&self) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+        let stamp = now.format(&fmt).unwrap_or_else(|_| "00000000-000000".into());
+        let mut b = [0u8; 2];
+        let _ = aws_lc_rs::rand::fill(&mut b);
+        let mut id = format!("{stamp}-{:02x}{:02x}", b[0], b[1]);
+        while self.host.join(&id).exists() {
+            id.push('x');
+        }
+        id
+    }
+}
+
+/// Removes what an install that died before its first replacement left: temp files and new, empty directories.
+pub(crate) fn clean_prepared(root: &NodeRoot, m: &Manifest) {
+    for e in &m.entries {
+        if let Some(t) = &e.temp {
+            let _ = fsops::remove_if_exists(&root.host_path(t));
+        }
+    }
+    for d in m.created_dirs.iter().rev() {
+        let _ = fs::remove_dir(root.host_path(d));
+    }
+}
+
+fn looks_like_id(node_dir: &str) -> bool {
+    let name = node_dir.rsplit('/').next().unwrap_or("");
+    name.len() >= 20 && name.as_bytes()[8] == b'-' && name[..8].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Now, RFC 3339 UTC.
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
