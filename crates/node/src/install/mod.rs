@@ -25,6 +25,8 @@ mod plan;
 mod resolve;
 mod rollback;
 mod store;
+#[cfg(test)]
+mod tests;
 
 pub use credential::{plan_client_install, verify_client_install, ClientInstall, InstallStyle, NewCredential};
 pub use engine::{apply, Applied, ApplyOptions, Verify};

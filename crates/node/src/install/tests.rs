@@ -1,0 +1,184 @@
+//! Unit tests of the engine on temp directories: what it writes, what it backs up, and that
+//! failures and rollbacks restore every byte.
+
+use super::*;
+use crate::root::NodeRoot;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+
+fn node() -> (tempfile::TempDir, NodeRoot) {
+    let d = tempfile::tempdir().unwrap();
+    let pki = d.path().join("var/lib/kubelet/pki");
+    fs::create_dir_all(&pki).unwrap();
+    fs::create_dir_all(d.path().join("etc/kubernetes")).unwrap();
+    fs::write(pki.join("kubelet-client-old.pem"), b"OLD PAIR").unwrap();
+    fs::set_permissions(pki.join("kubelet-client-old.pem"), fs::Permissions::from_mode(0o600)).unwrap();
+    symlink("/var/lib/kubelet/pki/kubelet-client-old.pem", pki.join("kubelet-client-current.pem")).unwrap();
+    fs::write(d.path().join("etc/kubernetes/kubelet.conf"), b"old kubeconfig").unwrap();
+    let r = NodeRoot::new(d.path()).unwrap();
+    (d, r)
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, p: &Path, out: &mut Vec<(String, String)>) {
+        for e in fs::read_dir(p).unwrap() {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with("var/lib/kubecert") {
+                continue;
+            }
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            if m.file_type().is_symlink() {
+                out.push((rel, format!("link {}", fs::read_link(e.path()).unwrap().display())));
+            } else if m.is_dir() {
+                out.push((rel.clone(), "dir".into()));
+                walk(base, &e.path(), out);
+            } else {
+                out.push((rel, format!("{:o} {:?}", m.permissions().mode() & 0o7777, fs::read(e.path()).unwrap())));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn kubelet_plan() -> InstallPlan {
+    InstallPlan::new("test")
+        .write("/var/lib/kubelet/pki/kubelet-client-new.pem", Contents::secret(b"NEW PAIR".to_vec()), 0o600)
+        .symlink("/var/lib/kubelet/pki/kubelet-client-current.pem", "/var/lib/kubelet/pki/kubelet-client-new.pem")
+        .write("/etc/kubernetes/kubelet.conf", Contents::public(b"new kubeconfig".to_vec()), 0o600)
+}
+
+#[test]
+fn applies_backs_up_and_rolls_back_byte_for_byte() {
+    let (d, r) = node();
+    let before = snapshot(d.path());
+    let applied = apply(&r, &kubelet_plan(), &ApplyOptions::default()).unwrap();
+    let pki = d.path().join("var/lib/kubelet/pki");
+    assert_eq!(fs::read_link(pki.join("kubelet-client-current.pem")).unwrap(), Path::new("/var/lib/kubelet/pki/kubelet-client-new.pem"));
+    assert_eq!(fs::read(pki.join("kubelet-client-new.pem")).unwrap(), b"NEW PAIR");
+    assert_eq!(fs::metadata(pki.join("kubelet-client-new.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::read(d.path().join("etc/kubernetes/kubelet.conf")).unwrap(), b"new kubeconfig");
+    // No temp file left anywhere.
+    assert!(!snapshot(d.path()).iter().any(|(p, _)| p.contains("kubecert-")), "{:?}", snapshot(d.path()));
+    let (list, bad) = list_backups(&r, DEFAULT_BACKUP_ROOT).unwrap();
+    assert!(bad.is_empty());
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, applied.backup_id);
+    assert_eq!(list[0].state, BackupState::Complete);
+    let backup_dir = r.host_path(&applied.backup_dir);
+    assert_eq!(fs::metadata(&backup_dir).unwrap().permissions().mode() & 0o777, 0o700);
+
+    let (undone, _) = rollback(&r, DEFAULT_BACKUP_ROOT, None, false).unwrap();
+    assert_eq!(undone.id, applied.backup_id);
+    assert_eq!(snapshot(d.path()), before);
+    // Nothing left to roll back by default; the rollback itself can be undone by id.
+    assert!(matches!(rollback(&r, DEFAULT_BACKUP_ROOT, None, false), Err(InstallError::NoBackup(_))));
+}
+
+#[test]
+fn a_failed_verification_restores_everything() {
+    let (d, r) = node();
+    let before = snapshot(d.path());
+    let fail: &dyn Fn(&NodeRoot) -> Result<(), String> = &|_| Err("wrong cert".into());
+    let opts = ApplyOptions { verify: Some(fail), ..Default::default() };
+    let err = apply(&r, &kubelet_plan(), &opts).unwrap_err();
+    assert!(matches!(err, InstallError::RolledBack { .. }), "{err}");
+    assert!(err.to_string().contains("wrong cert"));
+    assert_eq!(snapshot(d.path()), before);
+    let (list, _) = list_backups(&r, DEFAULT_BACKUP_ROOT).unwrap();
+    assert_eq!(list[0].state, BackupState::Restored);
+}
+
+#[test]
+fn drift_is_refused_unless_forced() {
+    let (d, r) = node();
+    apply(&r, &kubelet_plan(), &ApplyOptions::default()).unwrap();
+    fs::write(d.path().join("etc/kubernetes/kubelet.conf"), b"changed by someone").unwrap();
+    let err = rollback(&r, DEFAULT_BACKUP_ROOT, None, false).unwrap_err();
+    assert!(matches!(err, InstallError::Drift { .. }), "{err}");
+    assert!(err.to_string().contains("/etc/kubernetes/kubelet.conf"));
+    rollback(&r, DEFAULT_BACKUP_ROOT, None, true).unwrap();
+    assert_eq!(fs::read(d.path().join("etc/kubernetes/kubelet.conf")).unwrap(), b"old kubeconfig");
+}
+
+#[test]
+fn bad_plans_touch_nothing() {
+    let (d, r) = node();
+    let before = snapshot(d.path());
+    for plan in [
+        InstallPlan::new("rel").write("etc/x", Contents::public(b"x".to_vec()), 0o644),
+        InstallPlan::new("dotdot").write("/etc/../x", Contents::public(b"x".to_vec()), 0o644),
+        InstallPlan::new("dir").write("/etc/kubernetes", Contents::public(b"x".to_vec()), 0o644),
+        InstallPlan::new("twice").move_aside("/etc/kubernetes/kubelet.conf").move_aside("/etc/kubernetes/kubelet.conf"),
+        InstallPlan::new("empty"),
+    ] {
+        let e = apply(&r, &plan, &ApplyOptions::default()).unwrap_err();
+        assert!(matches!(e, InstallError::InvalidPlan(_)), "{}: {e}", plan.label);
+    }
+    assert_eq!(snapshot(d.path()), before);
+    assert!(!d.path().join("var/lib/kubecert").exists());
+}
+
+#[test]
+fn move_aside_and_missing_directories() {
+    let (d, r) = node();
+    let before = snapshot(d.path());
+    let plan = InstallPlan::new("bootstrap")
+        .move_aside("/etc/kubernetes/kubelet.conf")
+        .move_aside("/var/lib/kubelet/pki/kubelet-client-current.pem")
+        .move_aside("/etc/kubernetes/absent.conf")
+        .write("/etc/kubernetes/new/dir/bootstrap-kubelet.conf", Contents::secret(b"token".to_vec()), 0o600);
+    let desc = plan.describe(&r);
+    assert_eq!(desc[0].action, "remove");
+    assert_eq!(desc[2].action, "nothing");
+    assert_eq!(desc[3].action, "create");
+    apply(&r, &plan, &ApplyOptions::default()).unwrap();
+    assert!(!d.path().join("etc/kubernetes/kubelet.conf").exists());
+    assert!(fs::symlink_metadata(d.path().join("var/lib/kubelet/pki/kubelet-client-current.pem")).is_err());
+    assert_eq!(fs::read(d.path().join("etc/kubernetes/new/dir/bootstrap-kubelet.conf")).unwrap(), b"token");
+    rollback(&r, DEFAULT_BACKUP_ROOT, None, false).unwrap();
+    // The directories it created stay (empty); every file is back.
+    let after: Vec<_> = snapshot(d.path()).into_iter().filter(|(p, _)| !p.starts_with("etc/kubernetes/new")).collect();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn writes_follow_symlinks_inside_the_root_only() {
+    let (d, r) = node();
+    // An absolute link must resolve inside the root, not on the host.
+    fs::write(d.path().join("etc/kubernetes/real.pem"), b"old").unwrap();
+    symlink("/etc/kubernetes/real.pem", d.path().join("etc/kubernetes/worker.pem")).unwrap();
+    let plan = InstallPlan::new("follow").write("/etc/kubernetes/worker.pem", Contents::public(b"new".to_vec()), 0o644);
+    apply(&r, &plan, &ApplyOptions::default()).unwrap();
+    assert_eq!(fs::read(d.path().join("etc/kubernetes/real.pem")).unwrap(), b"new");
+    assert!(fs::symlink_metadata(d.path().join("etc/kubernetes/worker.pem")).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn an_interrupted_install_blocks_the_next_until_rolled_back() {
+    let (d, r) = node();
+    let applied = apply(&r, &kubelet_plan(), &ApplyOptions::default()).unwrap();
+    // Simulate a crash between renames: mark the manifest as committing.
+    let mpath = r.host_path(&applied.backup_dir).join("manifest.json");
+    let text = fs::read_to_string(&mpath).unwrap().replace("\"state\": \"complete\"", "\"state\": \"committing\"");
+    fs::write(&mpath, text).unwrap();
+    let err = apply(&r, &kubelet_plan(), &ApplyOptions::default()).unwrap_err();
+    assert!(matches!(err, InstallError::Interrupted { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("kubecert rollback --to {}", applied.backup_id)));
+    rollback(&r, DEFAULT_BACKUP_ROOT, None, false).unwrap();
+    assert_eq!(fs::read(d.path().join("etc/kubernetes/kubelet.conf")).unwrap(), b"old kubeconfig");
+}
+
+#[test]
+fn contents_never_show_secrets() {
+    let c = Contents::secret(b"-----BEGIN PRIVATE KEY-----".to_vec());
+    assert_eq!(format!("{c:?}"), "<27 bytes, secret>");
+    let (_d, r) = node();
+    let plan = InstallPlan::new("x").write("/etc/kubernetes/k.pem", c, 0o600);
+    let shown = format!("{:?} {}", plan, plan.describe(&r).iter().map(|p| p.to_string()).collect::<String>());
+    assert!(!shown.contains("BEGIN"), "{shown}");
+}
