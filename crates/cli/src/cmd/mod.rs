@@ -1,5 +1,10 @@
 //! One module per subcommand. Each has `Args` (clap) and `run(args, global) -> Result<ExitCode>`.
 
+mod check_expiration;
+mod doctor;
+mod explain;
+pub(crate) mod node_args;
+
 use crate::global::Global;
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -7,11 +12,19 @@ use std::process::ExitCode;
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Diagnose this node's kubelet certificates (offline): names the cause and the fix.
+    Doctor(doctor::Args),
+    /// Explain a finding code, or the known lines of kubelet logs read from stdin.
+    Explain(explain::Args),
+    /// List every certificate on the node with its expiry (kubeadm's list plus the kubelet's own).
+    CheckExpiration(check_expiration::Args),
 }
 
 /// Runs one subcommand.
 pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
-    let _ = global;
     match command {
+        Command::Doctor(a) => doctor::run(a, global),
+        Command::Explain(a) => explain::run(a, global),
+        Command::CheckExpiration(a) => check_expiration::run(a, global),
     }
 }

@@ -70,7 +70,8 @@ pub(crate) fn cluster_ca(snap: &Snapshot) -> Option<&kubecert_pki::Certificate> 
 }
 
 /// Can the kubelet authenticate with what kubelet.conf holds? (file there, parses, in its validity
-/// window, key present and matching, names this node, trusted by the cluster CA when known).
+/// window, key present and matching, this node's name in group system:nodes, trusted by the
+/// cluster CA when known).
 pub(crate) fn client_usable(snap: &Snapshot, s: &Settings) -> bool {
     let Ok(view) = &snap.kubeconfig.outcome else { return false };
     if view.has_token && view.client.is_none() {
@@ -84,7 +85,8 @@ pub(crate) fn client_usable(snap: &Snapshot, s: &Settings) -> bool {
         None => true,
     };
     let trusted = cluster_ca(snap).is_none_or(|ca| kubecert_pki::verify_signed_by(leaf, ca).is_ok());
-    leaf.is_valid_at(s.now) && key.matches(leaf) && name_ok && trusted
+    let org_ok = leaf.info().organizations == [kubecert_pki::NODES_GROUP];
+    leaf.is_valid_at(s.now) && key.matches(leaf) && name_ok && org_ok && trusted
 }
 
 /// The commands that get a node a new client credential, best first, with real values filled in

@@ -1,0 +1,64 @@
+//! `kubecert doctor`: diagnose one node offline and print the findings.
+
+use super::node_args::{parse_duration, NodeArgs};
+use crate::global::Global;
+use crate::render;
+use kubecert_node::{diagnose, Diagnosis, Settings, Severity};
+use std::process::ExitCode;
+
+/// Diagnose this node's kubelet certificates (offline; reads files only).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Warn about certificates that expire within this window (e.g. 30d, 72h).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    warn_within: time::Duration,
+}
+
+/// Runs the diagnosis; exit 1 when a finding is an error.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let (root, ov) = args.node.open()?;
+    let settings = Settings { warn_within: args.warn_within, ..Settings::default() };
+    let d = diagnose(&root, &ov, &settings);
+    if !render::structured(global.output, &d)? {
+        print!("{}", text(&d, global));
+    }
+    Ok(ExitCode::from(if d.has_errors() { 1 } else { 0 }))
+}
+
+/// The readable report.
+pub fn text(d: &Diagnosis, global: &Global) -> String {
+    use std::fmt::Write;
+    let c = render::colour();
+    let mut s = String::new();
+    let node = d.node.as_deref().unwrap_or("<unknown>");
+    let _ = writeln!(s, "node {node} (root {}, layout {})", d.root, d.setup.layout);
+    let _ = writeln!(s, "  kubeconfig {}  cert-dir {}", d.setup.kubeconfig, d.setup.cert_dir);
+    if global.output == crate::global::Output::Wide || global.verbose > 0 {
+        let _ = writeln!(s, "  bootstrap-kubeconfig {}  config {}", d.setup.bootstrap_kubeconfig.as_deref().unwrap_or("-"), d.setup.config.as_deref().unwrap_or("-"));
+        let _ = writeln!(s, "  flags from: {}", if d.setup.flag_files.is_empty() { "(no unit or env file found)".to_string() } else { d.setup.flag_files.join(", ") });
+    }
+    if d.findings.is_empty() {
+        let _ = writeln!(s, "\n{} no problems found", render::paint(c, "32", "ok"));
+        return s;
+    }
+    for f in &d.findings {
+        let (code, label) = match f.severity {
+            Severity::Error => ("1;31", "error"),
+            Severity::Warning => ("1;33", "warning"),
+            Severity::Info => ("36", "info"),
+        };
+        let _ = writeln!(s, "\n{} [{}] {}", render::paint(c, code, label), f.code, f.summary);
+        for e in &f.evidence {
+            let _ = writeln!(s, "    seen: {e}");
+        }
+        for (i, x) in f.fix.iter().enumerate() {
+            let _ = writeln!(s, "    {} {x}", if i == 0 { "fix: " } else { "     " });
+        }
+    }
+    let errors = d.findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let warnings = d.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+    let _ = writeln!(s, "\n{errors} error(s), {warnings} warning(s). `kubecert explain CODE` tells more about a code.");
+    s
+}
