@@ -38,6 +38,18 @@ pub enum Source {
     Unknown,
 }
 
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Option => "the --node-name option",
+            Source::Flag => "the kubelet's --hostname-override flag",
+            Source::Default => "the layout's default",
+            Source::Hostname => "the root's /etc/hostname",
+            Source::Unknown => "nowhere",
+        })
+    }
+}
+
 /// The kubelet's setup as discovered.
 #[derive(Debug, Clone, Serialize)]
 pub struct KubeletSetup {

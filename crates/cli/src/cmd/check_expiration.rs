@@ -42,7 +42,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
 
 fn table(rows: &[CertExpiration], wide: bool, leaf: bool) -> String {
     let mut t = Table::new();
-    t.load_preset(comfy_table::presets::NOTHING);
+    t.load_style(comfy_table::presets::NOTHING);
     let mut header = vec![if leaf { "CERTIFICATE" } else { "CERTIFICATE AUTHORITY" }, "EXPIRES", "RESIDUAL TIME"];
     if leaf {
         header.push("CERTIFICATE AUTHORITY");

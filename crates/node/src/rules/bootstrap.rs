@@ -1,6 +1,6 @@
 //! The kubelet's fallback: the bootstrap kubeconfig, and traces of a bootstrap that never finished.
 
-use super::{client_usable, new_credential_fix, Settings};
+use super::{client_usable, Settings};
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
 
@@ -22,7 +22,8 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                 )
                 .evidence(format!("{}: {p}", b.path));
                 if !usable {
-                    f.fix.extend(new_credential_fix(snap));
+                    let node = snap.setup.node_name.as_deref().unwrap_or("<node-name>");
+                    f = f.fix(format!("Give the kubelet a new client credential (the fixes above), or a new bootstrap kubeconfig: `kubecert bootstrap-config --node {node}` where admin credentials are, or `kubecert discover --token ... --install` on the node."));
                 }
                 out.push(f);
             }

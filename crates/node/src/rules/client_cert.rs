@@ -73,8 +73,11 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                     format!("the client certificate is for {:?}{holder}, not for this node {node:?}", i.common_names.join(",")),
                 )
                 .evidence(ev.clone())
-                .evidence(format!("node name {node:?} from {:?}", snap.setup.node_name_source))
-                .evidence("the API server's Node authorizer will refuse it: node \"<cert's node>\" is not allowed to modify node \"<this node>\""),
+                .evidence(format!("this node's name {node:?} comes from {}", snap.setup.node_name_source))
+                .evidence(format!(
+                    "the API server's Node authorizer will refuse it: node \"{}\" is not allowed to modify node \"{node}\"",
+                    i.common_names.first().and_then(|cn| kubecert_pki::node_name_from_common_name(cn)).unwrap_or("?")
+                )),
             ));
         }
     }
