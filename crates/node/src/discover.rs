@@ -98,8 +98,11 @@ pub fn discover(root: &NodeRoot, ov: &Overrides) -> KubeletSetup {
     let flag = |n: &str| units::flag_value(&args, n).map(str::to_string);
     let root_dir = flag("root-dir").unwrap_or_else(|| "/var/lib/kubelet".into());
     let kubeconfig = ov.kubeconfig.clone().or_else(|| flag("kubeconfig")).unwrap_or_else(|| defaults.kubeconfig.into());
-    let bootstrap_kubeconfig = flag("bootstrap-kubeconfig").or_else(|| defaults.bootstrap_kubeconfig.map(String::from));
-    let config = ov.config.clone().or_else(|| flag("config")).or_else(|| defaults.config.map(String::from));
+    // When the kubelet's command line is known, a flag it lacks means the kubelet does without
+    // (no bootstrap, no config file); layout defaults only fill in for an unknown command line.
+    let known = !args.is_empty();
+    let bootstrap_kubeconfig = flag("bootstrap-kubeconfig").or_else(|| if known { None } else { defaults.bootstrap_kubeconfig.map(String::from) });
+    let config = ov.config.clone().or_else(|| flag("config")).or_else(|| if known { None } else { defaults.config.map(String::from) });
     let cert_dir = ov.cert_dir.clone().or_else(|| flag("cert-dir")).unwrap_or_else(|| {
         if layout == Layout::Kubeadm || layout == Layout::Kubespray { format!("{root_dir}/pki") } else { defaults.cert_dir.into() }
     });

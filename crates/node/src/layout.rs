@@ -11,7 +11,8 @@ pub enum Layout {
     Kubeadm,
     /// kubespray's kubeadm variant: `/etc/kubernetes/kubelet.env` and `/etc/kubernetes/kubelet-config.yaml`.
     Kubespray,
-    /// "Hard way"/CoreOS-style: `/etc/kubernetes/ssl/{ca.pem,worker.pem,worker-key.pem}` (field report 004).
+    /// "Hard way"/CoreOS-style: `/etc/kubernetes/ssl/{ca.pem,worker.pem,worker-key.pem}` (field report 004);
+    /// recognised by its CA, which survives when the worker's files vanish.
     CoreosSsl,
     /// k3s agent: `/var/lib/rancher/k3s/agent/`.
     K3s,
@@ -77,7 +78,7 @@ impl Layout {
                 config: None,
                 cert_dir: "/etc/kubernetes/ssl",
                 cluster_ca: "/etc/kubernetes/ssl/ca.pem",
-                marker: "/etc/kubernetes/ssl/worker.pem",
+                marker: "/etc/kubernetes/ssl/ca.pem",
             },
             Layout::K3s => LayoutPaths {
                 kubeconfig: "/var/lib/rancher/k3s/agent/kubelet.kubeconfig",

@@ -223,3 +223,61 @@ fn ensure_nl(s: &str) -> String {
     if s.ends_with('\n') { s.to_string() } else { format!("{s}\n") }
 }
 
+
+/// Plans the install of a kubelet serving pair, appended to `plan`, where this kubelet loads it:
+/// `tlsCertFile`/`tlsPrivateKeyFile` (config or flags) when set; with `serverTLSBootstrap` the
+/// rotating `kubelet-server-<stamp>.pem` + `kubelet-server-current.pem` link; otherwise the
+/// `kubelet.crt`/`kubelet.key` pair in the cert dir, which the kubelet uses instead of making a
+/// self-signed one.
+pub fn plan_serving_install(
+    root: &NodeRoot,
+    setup: &crate::discover::KubeletSetup,
+    cert_pem: &str,
+    key_pem: &str,
+    now: OffsetDateTime,
+    mut plan: InstallPlan,
+) -> Result<(InstallPlan, InstallStyle), InstallError> {
+    let config_path = setup.config.clone();
+    let config = config_path
+        .as_deref()
+        .and_then(|p| root.read(p).ok())
+        .and_then(|f| kubecert_config::KubeletConfiguration::parse(&f.bytes).ok());
+    let flag = |n: &str| kubecert_config::units::flag_value(&setup.args, n).map(str::to_string);
+    let rel = |p: String| match &config_path {
+        Some(c) => relative_to(c, &p),
+        None => p,
+    };
+    let cert_file = flag("tls-cert-file").or_else(|| config.as_ref().and_then(|c| c.tls_cert_file.clone()).map(rel));
+    let key_file = flag("tls-private-key-file").or_else(|| config.as_ref().and_then(|c| c.tls_private_key_file.clone()).map(rel));
+    let bootstrap = config.as_ref().and_then(|c| c.server_tls_bootstrap).unwrap_or(false)
+        || flag("rotate-server-certificates").is_some_and(|v| v != "false");
+    let dir = setup.cert_dir.trim_end_matches('/').to_string();
+    let cert_pem = ensure_nl(cert_pem);
+    let key_pem = Zeroizing::new(ensure_nl(key_pem));
+    if let (Some(c), Some(k)) = (cert_file, key_file) {
+        plan = plan
+            .write(k.clone(), Contents::secret(key_pem.as_bytes()), 0o600)
+            .write(c.clone(), Contents::public(cert_pem.into_bytes()), 0o644);
+        return Ok((plan, InstallStyle::SeparateFiles { cert: c, key: k }));
+    }
+    if bootstrap {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
+        let mut t = now;
+        let pem = loop {
+            let p = format!("{dir}/kubelet-server-{}.pem", t.format(&fmt).unwrap_or_default());
+            if !root.exists_lexically(&p) {
+                break p;
+            }
+            t += time::Duration::seconds(1);
+        };
+        let link = format!("{dir}/kubelet-server-current.pem");
+        let combined = Zeroizing::new(format!("{cert_pem}{}", key_pem.as_str()));
+        plan = plan.write(pem.clone(), Contents::secret(combined.as_bytes()), 0o600).symlink(link.clone(), pem.clone());
+        return Ok((plan, InstallStyle::KubeletRotating { pem, link }));
+    }
+    let (c, k) = (format!("{dir}/kubelet.crt"), format!("{dir}/kubelet.key"));
+    plan = plan
+        .write(k.clone(), Contents::secret(key_pem.as_bytes()), 0o600)
+        .write(c.clone(), Contents::public(cert_pem.into_bytes()), 0o644);
+    Ok((plan, InstallStyle::SeparateFiles { cert: c, key: k }))
+}
