@@ -3,7 +3,9 @@
 mod check_expiration;
 mod doctor;
 mod explain;
+mod install_common;
 pub(crate) mod node_args;
+mod sign;
 
 use crate::global::Global;
 use clap::Subcommand;
@@ -18,6 +20,8 @@ pub enum Command {
     Explain(explain::Args),
     /// List every certificate on the node with its expiry (kubeadm's list plus the kubelet's own).
     CheckExpiration(check_expiration::Args),
+    /// Sign a new kubelet client certificate for one node with the cluster CA (offline); --install puts it on the node.
+    Sign(sign::Args),
 }
 
 /// Runs one subcommand.
@@ -26,5 +30,6 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(a, global),
         Command::Explain(a) => explain::run(a, global),
         Command::CheckExpiration(a) => check_expiration::run(a, global),
+        Command::Sign(a) => sign::run(a, global),
     }
 }

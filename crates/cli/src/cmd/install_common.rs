@@ -1,0 +1,189 @@
+//! Shared by `sign`, `csr` and `repair`: where a new kubelet credential goes on the node, the
+//! plan (`--dry-run` stops there), the install through the node crate's engine, and the doctor
+//! run afterwards. Also the "refused" error that those commands turn into exit code 1.
+
+use super::node_args::NodeArgs;
+use crate::global::Global;
+use crate::render;
+use kubecert_node::install::{self, Applied, ApplyOptions, ClientInstall, InstallPlan, InstallStyle, NewCredential, PlannedChange};
+use kubecert_node::{KubeletSetup, NodeRoot, Overrides, Severity};
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// An input or a state that the command refuses to act on (exit code 1, nothing written).
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// `Err(Refused(..))` as an anyhow error.
+pub fn refuse<T>(msg: impl Into<String>) -> anyhow::Result<T> {
+    Err(anyhow::Error::new(Refused(msg.into())))
+}
+
+/// Turns a refusal or a failed install into exit code 1 with its message; other errors pass (exit 2).
+pub fn finish(r: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match r {
+        Err(e) if e.is::<Refused>() || e.is::<install::InstallError>() => {
+            eprintln!("kubecert: {e:#}");
+            Ok(ExitCode::from(1))
+        }
+        other => other,
+    }
+}
+
+/// Options of every command that installs a credential on a node.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Where backups of replaced files go (a node path).
+    #[arg(long, value_name = "PATH", default_value = install::DEFAULT_BACKUP_ROOT)]
+    pub backup_dir: String,
+    /// The API server URL, used only if the node has no usable kubelet kubeconfig to take it from.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Install even though the kubelet on this node runs under another node name (NodeRestriction
+    /// would then refuse it, as in field report 004).
+    #[arg(long)]
+    pub allow_name_mismatch: bool,
+}
+
+/// The node, opened and discovered.
+pub struct Target {
+    /// Its root.
+    pub root: NodeRoot,
+    /// Discovery overrides.
+    pub overrides: Overrides,
+    /// What discovery found.
+    pub setup: KubeletSetup,
+}
+
+impl InstallArgs {
+    /// Opens the node and discovers the kubelet's files.
+    pub fn open(&self) -> anyhow::Result<Target> {
+        let (root, overrides) = self.node.open()?;
+        let setup = kubecert_node::discover::discover(&root, &overrides);
+        Ok(Target { root, overrides, setup })
+    }
+}
+
+impl Target {
+    /// Refuses a credential for `node` on a node whose kubelet registers under another name.
+    pub fn check_node_name(&self, node: &str, allow: bool) -> anyhow::Result<Option<String>> {
+        match &self.setup.node_name {
+            Some(n) if n != node && !allow => refuse(format!(
+                "the kubelet on this node runs as {n:?} (from {:?}), but the certificate is for {node:?}: the API server would refuse \
+                 every request about Node {n:?} (NodeRestriction). Use --node {n}, or pass --allow-name-mismatch",
+                self.setup.node_name_source
+            )),
+            Some(n) if n != node => Ok(Some(format!("the kubelet on this node runs as {n:?}, not {node:?} (allowed by --allow-name-mismatch)"))),
+            Some(_) => Ok(None),
+            None => Ok(Some("could not tell this node's name (no --hostname-override, no /etc/hostname); not checked".into())),
+        }
+    }
+
+    /// Plans the client credential install in the layout the node uses.
+    pub fn plan_client(&self, cred: &NewCredential, label: &str) -> anyhow::Result<ClientInstall> {
+        let now = time::OffsetDateTime::now_utc();
+        install::plan_client_install(&self.root, &self.setup.kubeconfig, &self.setup.cert_dir, cred, now, label).map_err(|e| match e {
+            install::InstallError::InvalidPlan(m) => anyhow::Error::new(Refused(m)),
+            e => anyhow::Error::new(e),
+        })
+    }
+}
+
+/// The doctor's verdict after an install.
+#[derive(Debug, Serialize)]
+pub struct DoctorSummary {
+    /// Error findings.
+    pub errors: usize,
+    /// Warning findings.
+    pub warnings: usize,
+    /// `severity code: summary`, one per finding.
+    pub findings: Vec<String>,
+}
+
+/// What an install did (or, with `--dry-run`, would do).
+#[derive(Debug, Serialize)]
+pub struct InstallReport {
+    /// True when nothing was touched.
+    pub dry_run: bool,
+    /// Where the credential goes.
+    pub style: InstallStyle,
+    /// The kubelet's kubeconfig.
+    pub kubeconfig: String,
+    /// Notes for the operator.
+    pub notes: Vec<String>,
+    /// The changes.
+    pub changes: Vec<PlannedChange>,
+    /// The backup made (absent for a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Applied>,
+    /// The doctor afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doctor: Option<DoctorSummary>,
+}
+
+/// Applies `ci` (with `extra` steps appended, e.g. a serving pair), verifies that the kubelet
+/// will load `expected_der`, and runs the doctor; with `dry_run` only describes.
+pub fn run_install(target: &Target, args: &InstallArgs, mut ci: ClientInstall, extra: InstallPlan, expected_der: &[u8], dry_run: bool) -> anyhow::Result<InstallReport> {
+    ci.plan.steps.extend(extra.steps);
+    let changes = ci.plan.describe(&target.root);
+    if dry_run {
+        return Ok(InstallReport { dry_run, style: ci.style, kubeconfig: ci.kubeconfig, notes: ci.notes, changes, backup: None, doctor: None });
+    }
+    let kubeconfig = ci.kubeconfig.clone();
+    let verify = |root: &NodeRoot| install::verify_client_install(root, &kubeconfig, expected_der);
+    let opts = ApplyOptions { backup_root: args.backup_dir.clone(), verify: Some(&verify), rollback_of: None };
+    let applied = install::apply(&target.root, &ci.plan, &opts)?;
+    let doctor = doctor_summary(target);
+    Ok(InstallReport { dry_run, style: ci.style, kubeconfig: ci.kubeconfig, notes: ci.notes, changes: applied.changes.clone(), backup: Some(applied), doctor: Some(doctor) })
+}
+
+/// Runs the doctor on the node and summarises it.
+pub fn doctor_summary(target: &Target) -> DoctorSummary {
+    let d = kubecert_node::diagnose(&target.root, &target.overrides, &kubecert_node::Settings::default());
+    DoctorSummary {
+        errors: d.findings.iter().filter(|f| f.severity == Severity::Error).count(),
+        warnings: d.findings.iter().filter(|f| f.severity == Severity::Warning).count(),
+        findings: d.findings.iter().map(|f| format!("{} {}: {}", f.severity, f.code, f.summary)).collect(),
+    }
+}
+
+/// Prints an install report as text.
+pub fn print_report(r: &InstallReport, global: &Global) {
+    let c = render::colour();
+    if r.dry_run {
+        println!("{} nothing will be changed. The install would:", render::paint(c, "1;33", "dry run:"));
+    } else {
+        println!("installed:");
+    }
+    for ch in &r.changes {
+        println!("  {ch}");
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+    if let Some(b) = &r.backup {
+        println!("backup {} in {} (undo with `kubecert rollback --to {}`)", b.backup_id, b.backup_dir, b.backup_id);
+    }
+    if let Some(d) = &r.doctor {
+        if d.errors == 0 {
+            println!("doctor afterwards: {} ({} warning(s))", render::paint(c, "32", "no errors"), d.warnings);
+        } else {
+            println!("doctor afterwards: {} error(s), {} warning(s)", d.errors, d.warnings);
+        }
+        if d.errors > 0 || global.verbose > 0 || global.output == crate::global::Output::Wide {
+            for f in &d.findings {
+                println!("  {f}");
+            }
+        }
+    }
+}
