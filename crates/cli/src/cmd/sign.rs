@@ -99,21 +99,21 @@ fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     let ca_pem = read(&args.ca_cert, "CA certificate")?;
     let ca_key = Zeroizing::new(read(&args.ca_key, "CA key")?);
-    let ca = CertificateAuthority::load(&ca_pem, &ca_key, now).map_err(|e| Refused(e.to_string()))?;
+    let ca = CertificateAuthority::load(&ca_pem, &ca_key, now).map_err(pki_refusal)?;
 
     let csr = match &args.csr {
-        Some(p) => Some(parse_csr(&read(p, "CSR")?).map_err(|e| Refused(e.to_string()))?),
+        Some(p) => Some(parse_csr(&read(p, "CSR")?).map_err(pki_refusal)?),
         None => None,
     };
     let node = match (&args.node, &csr) {
         (Some(n), Some(c)) => {
-            let from = c.node_name().map_err(|e| Refused(e.to_string()))?;
+            let from = c.node_name().map_err(pki_refusal)?;
             if from != n {
                 return refuse(format!("the CSR asks for node {from:?}, not {n:?}"));
             }
             n.clone()
         }
-        (None, Some(c)) => c.node_name().map_err(|e| Refused(e.to_string()))?.to_string(),
+        (None, Some(c)) => c.node_name().map_err(pki_refusal)?.to_string(),
         (Some(n), None) => n.clone(),
         (None, None) => return refuse("--node NAME is required (the node the certificate is for)"),
     };
@@ -332,4 +332,12 @@ fn print_text(i: &Issued, dry_run: bool, global: &Global) {
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// A PKI refusal as the command's own (without saying "refused" twice).
+fn pki_refusal(e: kubecert_pki::PkiError) -> Refused {
+    match e {
+        kubecert_pki::PkiError::Refused(m) => Refused(m),
+        e => Refused(e.to_string()),
+    }
 }
