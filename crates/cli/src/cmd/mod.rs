@@ -1,10 +1,12 @@
 //! One module per subcommand. Each has `Args` (clap) and `run(args, global) -> Result<ExitCode>`.
 
 mod check_expiration;
+mod backups;
 mod doctor;
 mod explain;
 mod install_common;
 pub(crate) mod node_args;
+mod rollback;
 mod sign;
 
 use crate::global::Global;
@@ -22,6 +24,10 @@ pub enum Command {
     CheckExpiration(check_expiration::Args),
     /// Sign a new kubelet client certificate for one node with the cluster CA (offline); --install puts it on the node.
     Sign(sign::Args),
+    /// List the backups kubecert made on this node, one per install or rollback.
+    Backups(backups::Args),
+    /// Restore the files an install replaced, byte for byte, from its backup.
+    Rollback(rollback::Args),
 }
 
 /// Runs one subcommand.
@@ -31,5 +37,7 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Explain(a) => explain::run(a, global),
         Command::CheckExpiration(a) => check_expiration::run(a, global),
         Command::Sign(a) => sign::run(a, global),
+        Command::Backups(a) => backups::run(a, global),
+        Command::Rollback(a) => rollback::run(a, global),
     }
 }

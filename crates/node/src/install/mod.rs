@@ -34,4 +34,4 @@ pub use error::InstallError;
 pub use manifest::{BackupState, Entry, Manifest, Recorded, DEFAULT_BACKUP_ROOT};
 pub use plan::{Contents, InstallPlan, PlannedChange, Step};
 pub use resolve::Current;
-pub use rollback::{list_backups, plan_rollback, rollback, BackupInfo, RollbackPlan};
+pub use rollback::{list_backups, plan_rollback, rollback, tidy, BackupInfo, RollbackPlan};

@@ -58,6 +58,18 @@ impl BackupInfo {
     }
 }
 
+/// Removes what installs that died before changing anything left behind (temp files next to
+/// targets, half-made backup folders). Nothing else is touched; absent store: nothing to do.
+pub fn tidy(root: &NodeRoot, backup_root: &str) -> Result<(), InstallError> {
+    let store = Store::open(root, backup_root)?;
+    if !store.exists() {
+        return Ok(());
+    }
+    let _lock = store.lock()?;
+    store.clean_abandoned(root);
+    Ok(())
+}
+
 /// The node's backups, oldest first; unreadable folders are returned as errors alongside.
 pub fn list_backups(root: &NodeRoot, backup_root: &str) -> Result<(Vec<BackupInfo>, Vec<InstallError>), InstallError> {
     let store = Store::open(root, backup_root)?;
@@ -146,6 +158,7 @@ pub fn plan_rollback(root: &NodeRoot, backup_root: &str, to: Option<&str>) -> Re
 
 /// Undoes a backup's install (see [`plan_rollback`]); refuses when files changed since, unless `force`.
 pub fn rollback(root: &NodeRoot, backup_root: &str, to: Option<&str>, force: bool) -> Result<(BackupInfo, Applied), InstallError> {
+    tidy(root, backup_root)?;
     let rp = plan_rollback(root, backup_root, to)?;
     if !rp.drift.is_empty() && !force {
         return Err(InstallError::Drift { id: rp.backup.id.clone(), changed: rp.drift });

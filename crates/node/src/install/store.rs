@@ -71,9 +71,10 @@ impl Store {
         }
     }
 
-    /// Before a new install: cleans up installs that died before changing anything, and refuses
-    /// to continue after one that died while replacing files (unless it is the one being undone).
-    pub(crate) fn settle(&self, root: &NodeRoot, allow: Option<&str>) -> Result<(), InstallError> {
+    /// Cleans up after installs that died before replacing anything: backup folders without a
+    /// manifest are removed, and `prepared` ones have their temp files and new directories removed
+    /// and are marked abandoned. Safe: such installs never changed a target.
+    pub(crate) fn clean_abandoned(&self, root: &NodeRoot) {
         for (node_dir, m) in self.list() {
             let host_dir = root.host_path(&node_dir);
             match m {
@@ -81,18 +82,26 @@ impl Store {
                     // Died while copying, before the manifest existed: nothing was changed.
                     let _ = fs::remove_dir_all(&host_dir);
                 }
-                Err(_) => {}
-                Ok(mut m) => match m.state {
-                    BackupState::Committing if Some(m.id.as_str()) != allow => {
-                        return Err(InstallError::Interrupted { id: m.id, label: m.label });
-                    }
-                    BackupState::Prepared => {
-                        clean_prepared(root, &m);
-                        m.state = BackupState::Abandoned;
-                        let _ = m.save(&host_dir);
-                    }
-                    _ => {}
-                },
+                Ok(mut m) if m.state == BackupState::Prepared => {
+                    clean_prepared(root, &m);
+                    m.state = BackupState::Abandoned;
+                    let _ = m.save(&host_dir);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Before a new install: cleans up abandoned installs, and refuses to continue after one that
+    /// died while replacing files (unless it is the one being undone).
+    pub(crate) fn settle(&self, root: &NodeRoot, allow: Option<&str>) -> Result<(), InstallError> {
+        self.clean_abandoned(root);
+        for (_, m) in self.list() {
+            if let Ok(m) = m
+                && m.state == BackupState::Committing
+                && Some(m.id.as_str()) != allow
+            {
+                return Err(InstallError::Interrupted { id: m.id, label: m.label });
             }
         }
         Ok(())
@@ -115,6 +124,11 @@ impl Store {
                 (node_dir, m)
             })
             .collect()
+    }
+
+    /// True when the store's folder exists.
+    pub(crate) fn exists(&self) -> bool {
+        self.host.is_dir()
     }
 
     /// The host folder of backup `id`.
