@@ -1,1 +1,21 @@
-//! Cluster operations (see issue 4).
+//! Cluster-side jobs for node certificates, one module each, like kubeadm's phases:
+//!
+//! - [`client`]: a `kube::Client` from a kubeconfig, following kubectl's conventions;
+//! - [`token`]: bootstrap tokens — format, generate, and the Secret kubeadm writes (create/list/delete);
+//! - [`rbac`]: the bindings a TLS bootstrap needs, checked and created with kubeadm's names;
+//! - [`jws`]: the detached HS256 signatures on `kube-public/cluster-info`;
+//! - [`discovery`]: kubeadm-compatible token discovery with CA pinning (the node side);
+//! - [`bootstrap_config`]: the bootstrap kubeconfig and the preflight that a TLS bootstrap can complete.
+//!
+//! Functions take their client and inputs as arguments, return what they found or did, and print
+//! nothing: the CLI renders.
+
+pub mod bootstrap_config;
+pub mod client;
+pub mod discovery;
+mod error;
+pub mod jws;
+pub mod rbac;
+pub mod token;
+
+pub use error::ApiError;

@@ -1,13 +1,17 @@
 //! One module per subcommand. Each has `Args` (clap) and `run(args, global) -> Result<ExitCode>`.
 
-mod check_expiration;
 mod backups;
+mod bootstrap_config;
+mod check_expiration;
+mod discover;
 mod doctor;
 mod explain;
 mod install_common;
 pub(crate) mod node_args;
+mod rbac;
 mod rollback;
 mod sign;
+mod token;
 
 use crate::global::Global;
 use clap::Subcommand;
@@ -22,6 +26,14 @@ pub enum Command {
     Explain(explain::Args),
     /// List every certificate on the node with its expiry (kubeadm's list plus the kubelet's own).
     CheckExpiration(check_expiration::Args),
+    /// Create, list and delete bootstrap tokens (kubeadm-compatible).
+    Token(token::Args),
+    /// Make a node's bootstrap kubeconfig after checking that the cluster can complete a TLS bootstrap; --install puts it on the node.
+    BootstrapConfig(bootstrap_config::Args),
+    /// Check or create the RBAC a kubelet TLS bootstrap needs (kubeadm's bindings).
+    Rbac(rbac::Args),
+    /// On a node: discover the cluster with a token (signature + CA pin) and make or install its bootstrap kubeconfig.
+    Discover(discover::Args),
     /// Sign a new kubelet client certificate for one node with the cluster CA (offline); --install puts it on the node.
     Sign(sign::Args),
     /// List the backups kubecert made on this node, one per install or rollback.
@@ -36,6 +48,10 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(a, global),
         Command::Explain(a) => explain::run(a, global),
         Command::CheckExpiration(a) => check_expiration::run(a, global),
+        Command::Token(a) => token::run(a, global),
+        Command::BootstrapConfig(a) => bootstrap_config::run(a, global),
+        Command::Rbac(a) => rbac::run(a, global),
+        Command::Discover(a) => discover::run(a, global),
         Command::Sign(a) => sign::run(a, global),
         Command::Backups(a) => backups::run(a, global),
         Command::Rollback(a) => rollback::run(a, global),
