@@ -43,7 +43,7 @@ fn report_004_sign_install_repairs_a_copied_certificate() {
     let o = kubecert(&["sign", "--node", &victim, "--ca-cert", &ca, "--ca-key", &key, "--install", "--root", &root, "--dry-run"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("kubelet-client-current.pem"), "{}", text(&o));
-    assert_eq!(snapshot(&tree), snap, "--dry-run changed the node");
+    assert_same_tree(&snapshot(&tree), &snap, "--dry-run");
     assert!(!tree.join("var/lib/kubecert").exists());
 
     let o = kubecert(&["sign", "--node", &victim, "--ca-cert", &ca, "--ca-key", &key, "--install", "--root", &root]);
@@ -198,14 +198,14 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
             assert!(text(&o).contains(says), "{what}: expected {says:?} in {}", text(&o));
             assert!(!text(&o).contains("PRIVATE KEY"), "{what}: a key in the output");
             assert!(!Path::new(&out_dir).exists(), "{what}: bundle written");
-            assert_eq!(snapshot(&tree), snap, "{what}: node changed");
+            assert_same_tree(&snapshot(&tree), &snap, what);
         }
     }
     // A name mismatch with the node's kubelet (it runs as the tree's name) is refused too.
     let o = kubecert(&["sign", "--node", "someone-else", "--ca-cert", &ca, "--ca-key", &key, "--install", "--root", &root]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("--allow-name-mismatch"), "{}", text(&o));
-    assert_eq!(snapshot(&tree), snap);
+    assert_same_tree(&snapshot(&tree), &snap, "name mismatch");
     // A CSR made elsewhere for a node identity is signed (cert to stdout), and verifies.
     assert!(sh("openssl", &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("n.key"), "-out", &p("n.csr"), "-subj", "/O=system:nodes/CN=system:node:csr-node"]).0);
     let o = kubecert(&["sign", "--csr", &p("n.csr"), "--ca-cert", &ca, "--ca-key", &key]);

@@ -137,6 +137,28 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Asserts two snapshots are equal, naming only the paths that differ.
+#[track_caller]
+pub fn assert_same_tree(now: &[(String, String)], before: &[(String, String)], what: &str) {
+    if now == before {
+        return;
+    }
+    let mut diff = Vec::new();
+    for (p, v) in now {
+        match before.iter().find(|(q, _)| q == p) {
+            None => diff.push(format!("+ {p} ({})", v.chars().take(40).collect::<String>())),
+            Some((_, w)) if w != v => diff.push(format!("~ {p} (was {}, now {})", w.chars().take(40).collect::<String>(), v.chars().take(40).collect::<String>())),
+            _ => {}
+        }
+    }
+    for (p, _) in before {
+        if !now.iter().any(|(q, _)| q == p) {
+            diff.push(format!("- {p}"));
+        }
+    }
+    panic!("{what}: the node differs from before:\n  {}", diff.join("\n  "));
+}
+
 /// `openssl verify -CAfile ca cert` → (success, output).
 pub fn openssl_verify(ca: &Path, cert: &Path) -> (bool, String) {
     sh("openssl", &["verify", "-CAfile", &ca.display().to_string(), &cert.display().to_string()])

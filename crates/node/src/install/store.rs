@@ -34,11 +34,12 @@ impl Store {
         Ok(s)
     }
 
-    /// Creates the backup root (0700) if missing.
+    /// Creates the backup root if missing: the store itself 0700 (backups hold keys), any
+    /// missing parents 0755 like the rest of the node's directories.
     pub(crate) fn ensure_root(&self) -> std::io::Result<()> {
         for d in self.created.borrow().iter() {
             if !d.exists() {
-                fsops::mkdir(d, 0o700)?;
+                fsops::mkdir(d, if *d == self.host { 0o700 } else { 0o755 })?;
             }
         }
         Ok(())
