@@ -5,13 +5,15 @@
 //! - [`rbac`]: the bindings a TLS bootstrap needs, checked and created with kubeadm's names;
 //! - [`jws`]: the detached HS256 signatures on `kube-public/cluster-info`;
 //! - [`discovery`]: kubeadm-compatible token discovery with CA pinning (the node side);
-//! - [`bootstrap_config`]: the bootstrap kubeconfig and the preflight that a TLS bootstrap can complete.
+//! - [`bootstrap_config`]: the bootstrap kubeconfig and the preflight that a TLS bootstrap can complete;
+//! - [`csr`]: a node certificate through a CertificateSigningRequest (create, approve, wait).
 //!
 //! Functions take their client and inputs as arguments, return what they found or did, and print
 //! nothing: the CLI renders.
 
 pub mod bootstrap_config;
 pub mod client;
+pub mod csr;
 pub mod discovery;
 mod error;
 pub mod jws;
