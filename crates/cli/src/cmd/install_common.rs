@@ -117,8 +117,9 @@ pub struct InstallReport {
     pub dry_run: bool,
     /// Where the credential goes.
     pub style: InstallStyle,
-    /// The kubelet's kubeconfig.
-    pub kubeconfig: String,
+    /// The kubelet's kubeconfig, for client credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
     /// Notes for the operator.
     pub notes: Vec<String>,
     /// The changes.
@@ -131,20 +132,55 @@ pub struct InstallReport {
     pub doctor: Option<DoctorSummary>,
 }
 
-/// Applies `ci` (with `extra` steps appended, e.g. a serving pair), verifies that the kubelet
-/// will load `expected_der`, and runs the doctor; with `dry_run` only describes.
+/// Applies a client install `ci` (with `extra` steps appended, e.g. a serving pair), verifies
+/// that the kubelet will load `expected_der`, and runs the doctor; with `dry_run` only describes.
 pub fn run_install(target: &Target, args: &InstallArgs, mut ci: ClientInstall, extra: InstallPlan, expected_der: &[u8], dry_run: bool) -> anyhow::Result<InstallReport> {
     ci.plan.steps.extend(extra.steps);
-    let changes = ci.plan.describe(&target.root);
-    if dry_run {
-        return Ok(InstallReport { dry_run, style: ci.style, kubeconfig: ci.kubeconfig, notes: ci.notes, changes, backup: None, doctor: None });
-    }
     let kubeconfig = ci.kubeconfig.clone();
     let verify = |root: &NodeRoot| install::verify_client_install(root, &kubeconfig, expected_der);
-    let opts = ApplyOptions { backup_root: args.backup_dir.clone(), verify: Some(&verify), rollback_of: None };
-    let applied = install::apply(&target.root, &ci.plan, &opts)?;
+    apply_plan(target, args, ci.plan, ci.style, Some(ci.kubeconfig), ci.notes, &verify, dry_run)
+}
+
+/// Applies any plan with `verify` (or only describes it with `dry_run`), then runs the doctor.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_plan(
+    target: &Target,
+    args: &InstallArgs,
+    plan: InstallPlan,
+    style: InstallStyle,
+    kubeconfig: Option<String>,
+    notes: Vec<String>,
+    verify: install::Verify,
+    dry_run: bool,
+) -> anyhow::Result<InstallReport> {
+    let changes = plan.describe(&target.root);
+    if dry_run {
+        return Ok(InstallReport { dry_run, style, kubeconfig, notes, changes, backup: None, doctor: None });
+    }
+    let opts = ApplyOptions { backup_root: args.backup_dir.clone(), verify: Some(verify), rollback_of: None };
+    let applied = install::apply(&target.root, &plan, &opts)?;
     let doctor = doctor_summary(target);
-    Ok(InstallReport { dry_run, style: ci.style, kubeconfig: ci.kubeconfig, notes: ci.notes, changes: applied.changes.clone(), backup: Some(applied), doctor: Some(doctor) })
+    Ok(InstallReport { dry_run, style, kubeconfig, notes, changes: applied.changes.clone(), backup: Some(applied), doctor: Some(doctor) })
+}
+
+/// Checks that the pair a style names (after an install) is `expected_der` with a matching key.
+pub fn verify_pair(root: &NodeRoot, style: &InstallStyle, expected_der: &[u8]) -> Result<(), String> {
+    let read = |p: &str| root.read(p).map_err(|e| format!("{p}: {e}")).and_then(|f| kubecert_pki::load_bundle(&f.bytes).map_err(|e| format!("{p}: {e}")));
+    let (cert, key) = match style {
+        InstallStyle::KubeletRotating { link, .. } => (read(link)?, read(link)?),
+        InstallStyle::SeparateFiles { cert, key } => (read(cert)?, read(key)?),
+        InstallStyle::CombinedFile { path } => (read(path)?, read(path)?),
+    };
+    let leaf = cert.certificates.first().ok_or("no certificate in the installed file")?;
+    if leaf.der() != expected_der {
+        return Err("the installed certificate is not the new one".into());
+    }
+    match key.key {
+        Some(Ok(k)) if k.matches(leaf) => Ok(()),
+        Some(Ok(_)) => Err("the installed key does not match the installed certificate".into()),
+        Some(Err(e)) => Err(format!("the installed key: {e}")),
+        None => Err("no key in the installed file".into()),
+    }
 }
 
 /// Runs the doctor on the node and summarises it.

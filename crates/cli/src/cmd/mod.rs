@@ -3,6 +3,7 @@
 mod backups;
 mod bootstrap_config;
 mod check_expiration;
+mod csr;
 mod discover;
 mod doctor;
 mod explain;
@@ -40,6 +41,8 @@ pub enum Command {
     Backups(backups::Args),
     /// Restore the files an install replaced, byte for byte, from its backup.
     Rollback(rollback::Args),
+    /// Get a new kubelet certificate for one node through a CertificateSigningRequest (online); --install puts it on the node.
+    Csr(csr::Args),
 }
 
 /// Runs one subcommand.
@@ -55,5 +58,6 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Sign(a) => sign::run(a, global),
         Command::Backups(a) => backups::run(a, global),
         Command::Rollback(a) => rollback::run(a, global),
+        Command::Csr(a) => csr::run(a, global),
     }
 }

@@ -168,7 +168,8 @@ fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     };
 
     if let Some(dir) = &args.out_dir {
-        issued.bundle = write_bundle(dir, &node, &signed, key.as_ref(), serving.as_ref(), &ca_cert_pem, args.target.server.as_deref(), args.dry_run)?;
+        let serving = serving.as_ref().map(|(k, s)| (k, &s.certificate));
+        issued.bundle = write_bundle(dir, &node, &signed.certificate, key.as_ref(), serving, &ca_cert_pem, args.target.server.as_deref(), args.dry_run)?;
     } else if let Some(t) = &target {
         let key = key.as_ref().expect("--install never comes with --csr");
         let cred = NewCredential {
@@ -207,7 +208,7 @@ fn check_issued(s: &SignedCertificate, ca: &CertificateAuthority, usage: TlsUsag
     Ok(())
 }
 
-fn split_sans(node: &str, sans: &[String]) -> anyhow::Result<(Vec<String>, Vec<IpAddr>)> {
+pub(super) fn split_sans(node: &str, sans: &[String]) -> anyhow::Result<(Vec<String>, Vec<IpAddr>)> {
     let mut dns = Vec::new();
     let mut ips = Vec::new();
     if sans.is_empty() {
@@ -225,24 +226,25 @@ fn split_sans(node: &str, sans: &[String]) -> anyhow::Result<(Vec<String>, Vec<I
     Ok((dns, ips))
 }
 
-/// Writes the bundle; refuses to overwrite anything.
+/// Writes the bundle (certificate, key 0600, the kubelet's pair file, CA, and with `server` a
+/// kubelet kubeconfig embedding the pair); refuses to overwrite anything.
 #[allow(clippy::too_many_arguments)]
-fn write_bundle(
+pub(super) fn write_bundle(
     dir: &Path,
     node: &str,
-    signed: &SignedCertificate,
+    cert: &kubecert_pki::Certificate,
     key: Option<&PrivateKey>,
-    serving: Option<&(PrivateKey, SignedCertificate)>,
+    serving: Option<(&PrivateKey, &kubecert_pki::Certificate)>,
     ca_pem: &str,
     server: Option<&str>,
     dry_run: bool,
 ) -> anyhow::Result<Vec<String>> {
     let mut files: Vec<(String, Zeroizing<String>, u32)> = vec![
-        (format!("{node}.crt"), Zeroizing::new(signed.certificate.to_pem()), 0o644),
+        (format!("{node}.crt"), Zeroizing::new(cert.to_pem()), 0o644),
         ("ca.crt".into(), Zeroizing::new(ca_pem.to_string()), 0o644),
     ];
     if let Some(k) = key {
-        let cert = signed.certificate.to_pem();
+        let cert = cert.to_pem();
         files.push((format!("{node}.key"), k.to_pem(), 0o600));
         // The kubelet's own pair format: install as /var/lib/kubelet/pki/kubelet-client-<stamp>.pem.
         files.push(("kubelet-client.pem".into(), Zeroizing::new(format!("{cert}{}", k.to_pem().as_str())), 0o600));
@@ -258,7 +260,7 @@ fn write_bundle(
         }
     }
     if let Some((k, s)) = serving {
-        files.push((format!("{node}-serving.crt"), Zeroizing::new(s.certificate.to_pem()), 0o644));
+        files.push((format!("{node}-serving.crt"), Zeroizing::new(s.to_pem()), 0o644));
         files.push((format!("{node}-serving.key"), k.to_pem(), 0o600));
     }
     for (name, _, _) in &files {
@@ -296,6 +298,20 @@ fn write_bundle(
     Ok(names)
 }
 
+pub(super) fn print_bundle(bundle: &[String], dry_run: bool) {
+    if bundle.is_empty() {
+        return;
+    }
+    println!("{}", if dry_run { "would write:" } else { "wrote:" });
+    for b in bundle {
+        println!("  {b}");
+    }
+    if !dry_run {
+        println!("on the node: kubelet.conf (when written) embeds the new pair and can replace the kubelet's kubeconfig; or copy the");
+        println!("bundle there and run `kubecert sign ... --install`, which keeps the node's own layout and makes a backup first");
+    }
+}
+
 fn print_text(i: &Issued, dry_run: bool, global: &Global) {
     let c = render::colour();
     let left = i.client.not_after - OffsetDateTime::now_utc();
@@ -315,22 +331,13 @@ fn print_text(i: &Issued, dry_run: bool, global: &Global) {
         let names: Vec<String> = s.dns_names.iter().cloned().chain(s.ip_addresses.iter().map(|ip| ip.to_string())).collect();
         println!("{} serving certificate: {} SANs {}", if dry_run { "would issue" } else { "issued" }, s.subject, names.join(", "));
     }
-    if !i.bundle.is_empty() {
-        println!("{}", if dry_run { "would write:" } else { "wrote:" });
-        for b in &i.bundle {
-            println!("  {b}");
-        }
-        if !dry_run {
-            println!("on the node: kubelet.conf (when written) embeds the new pair and can replace the kubelet's kubeconfig; or copy the");
-            println!("bundle there and run `kubecert sign ... --install`, which keeps the node's own layout and makes a backup first");
-        }
-    }
+    print_bundle(&i.bundle, dry_run);
     if let Some(r) = &i.install {
         print_report(r, global);
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
