@@ -7,6 +7,8 @@
 //! - [`discovery`]: kubeadm-compatible token discovery with CA pinning (the node side);
 //! - [`bootstrap_config`]: the bootstrap kubeconfig and the preflight that a TLS bootstrap can complete;
 //! - [`csr`]: a node certificate through a CertificateSigningRequest (create, approve, wait).
+//! - [`kubelet_tls`]: a kubelet's serving chain read over TLS without trusting it;
+//! - [`scan`]: the whole cluster's certificate health (nodes, kubelets, CSRs, tokens, RBAC, clock).
 //!
 //! Functions take their client and inputs as arguments, return what they found or did, and print
 //! nothing: the CLI renders.
@@ -17,7 +19,9 @@ pub mod csr;
 pub mod discovery;
 mod error;
 pub mod jws;
+pub mod kubelet_tls;
 pub mod rbac;
+pub mod scan;
 pub mod token;
 
 pub use error::ApiError;

@@ -11,6 +11,7 @@ mod install_common;
 pub(crate) mod node_args;
 mod rbac;
 mod rollback;
+mod scan;
 mod sign;
 mod token;
 
@@ -43,6 +44,8 @@ pub enum Command {
     Rollback(rollback::Args),
     /// Get a new kubelet certificate for one node through a CertificateSigningRequest (online); --install puts it on the node.
     Csr(csr::Args),
+    /// Scan the cluster: every kubelet's serving certificate, stuck CSRs, bootstrap tokens, RBAC and clock skew.
+    Scan(scan::Args),
 }
 
 /// Runs one subcommand.
@@ -59,5 +62,6 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Backups(a) => backups::run(a, global),
         Command::Rollback(a) => rollback::run(a, global),
         Command::Csr(a) => csr::run(a, global),
+        Command::Scan(a) => scan::run(a, global),
     }
 }

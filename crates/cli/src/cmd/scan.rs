@@ -1,0 +1,180 @@
+//! `kubecert scan`: the cluster's certificate health from a cluster-admin kubeconfig (nodes,
+//! their kubelets' serving certificates, stuck CSRs, bootstrap tokens, bootstrap RBAC, clock
+//! skew). Table by default, with progress on stderr when it is a terminal; `-o wide|json|yaml`.
+//! Exit 0: nothing wrong; 1: problems listed; 2: the scan could not run.
+
+use super::token::admin;
+use crate::global::{Global, Output};
+use crate::render;
+use anyhow::Context as _;
+use comfy_table::Table;
+use kubecert_cluster::scan::{self, Report, ScanOptions, Serving};
+use std::io::{IsTerminal, Write};
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+/// Scan every node's kubelet certificate, stuck CSRs, bootstrap tokens, RBAC and clock skew.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kubelets probed at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Per-node timeout for the TCP connect and for the TLS handshake (e.g. 3s, 500ms).
+    #[arg(long, default_value = "3s", value_parser = parse_timeout)]
+    timeout: std::time::Duration,
+    /// Dial this IP for Nodes that publish no usable address (InternalIP, ExternalIP, Hostname are tried first), e.g. 127.0.0.1 for loopback kubelets.
+    #[arg(long, value_name = "IP")]
+    default_address: Option<IpAddr>,
+    /// Do not resolve Hostname addresses through DNS.
+    #[arg(long)]
+    no_resolve: bool,
+    /// Only read the API: do not connect to the kubelets.
+    #[arg(long)]
+    no_probe: bool,
+    /// Count serving certificates expiring within this many days as expiring soon.
+    #[arg(long, default_value_t = 30)]
+    warn_days: u32,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else {
+        return Err(format!("{s:?}: give a unit, e.g. 3s or 500ms"));
+    };
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 3s or 500ms"))?;
+    if n == 0 {
+        return Err("the timeout must be above zero".into());
+    }
+    Ok(std::time::Duration::from_millis(n * mul))
+}
+
+/// Runs it.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let opts = ScanOptions {
+        concurrency: usize::from(args.concurrency),
+        timeout: args.timeout,
+        default_address: args.default_address,
+        resolve_hostnames: !args.no_resolve,
+        warn_within: time::Duration::days(i64::from(args.warn_days)),
+        no_probe: args.no_probe,
+    };
+    // Handshakes are CPU work: use the cores.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
+    let report = rt.block_on(async {
+        let admin = admin(global).await?;
+        let bar = std::io::stderr().is_terminal() && !matches!(global.output, Output::Json | Output::Yaml) || std::env::var_os("KUBECERT_PROGRESS").is_some();
+        let mut last = std::time::Instant::now();
+        let progress = move |done: usize, total: usize| {
+            if bar && (done == total || last.elapsed().as_millis() >= 100) {
+                last = std::time::Instant::now();
+                let width = 30;
+                let filled = if total == 0 { width } else { done * width / total };
+                eprint!("\rscanning kubelets [{}{}] {done}/{total}", "#".repeat(filled), "-".repeat(width - filled));
+                if done == total {
+                    eprint!("\r{}\r", " ".repeat(60));
+                }
+                let _ = std::io::stderr().flush();
+            }
+        };
+        anyhow::Ok(scan::scan(&admin, &opts, progress).await?)
+    })?;
+    if !render::structured(global.output, &report)? {
+        print_text(&report, global.output == Output::Wide);
+    }
+    Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn age(secs: Option<i64>) -> String {
+    secs.map(|s| render::human_duration(time::Duration::seconds(s))).unwrap_or_else(|| "-".into())
+}
+
+fn print_text(r: &Report, wide: bool) {
+    let on = render::colour();
+    let mut t = Table::new();
+    let mut header = vec!["NODE", "STATUS", "HEARTBEAT", "SERVING CERT", "EXPIRES IN"];
+    if wide {
+        header.extend(["ENDPOINT", "ISSUER", "SANS"]);
+    }
+    t.set_header(header);
+    for n in &r.nodes {
+        let status = if n.ready.is_ready() { n.ready.to_string() } else { render::paint(on, "31", &n.ready.to_string()) };
+        let (cert, expires, issuer, sans) = match &n.serving {
+            Serving::Cert(c) => {
+                let exp = render::human_duration(time::Duration::seconds(c.expires_in_seconds));
+                let exp = if c.expired { render::paint(on, "31", &format!("EXPIRED {exp}")) } else { exp };
+                let trust = c.trust.to_string();
+                let trust = if c.trust == scan::serving::Trust::Foreign { render::paint(on, "31", &trust) } else { trust };
+                let sans: Vec<String> = c.dns_names.iter().cloned().chain(c.ip_addresses.iter().map(|i| i.to_string())).collect();
+                (trust, exp, c.issuer.clone(), sans.join(","))
+            }
+            Serving::Unreachable { error } => (render::paint(on, "33", &format!("no answer: {error}")), "-".into(), "-".into(), "-".into()),
+            Serving::Unparsable { error } => (render::paint(on, "33", error), "-".into(), "-".into(), "-".into()),
+            Serving::NoEndpoint { reason } => (render::paint(on, "33", reason), "-".into(), "-".into(), "-".into()),
+            Serving::Skipped => ("(not probed)".into(), "-".into(), "-".into(), "-".into()),
+        };
+        let mut row = vec![n.name.clone(), status, age(n.heartbeat_age_seconds), cert, expires];
+        if wide {
+            let ep = n.endpoint.as_ref().map(|e| format!("{}:{} ({:?})", e.ip, e.port, e.source)).unwrap_or_else(|| "-".into());
+            row.extend([ep, issuer, sans]);
+        }
+        t.add_row(row);
+    }
+    println!("{t}");
+
+    if !r.csrs.is_empty() {
+        let mut t = Table::new();
+        t.set_header(["CSR", "CONDITION", "AGE", "SIGNER", "REQUESTOR"]);
+        for c in &r.csrs {
+            t.add_row([c.name.clone(), c.state.to_string(), age(Some(c.age_seconds)), c.signer.clone(), c.requestor.clone()]);
+        }
+        println!("\n{t}");
+    }
+    if !r.tokens.is_empty() {
+        let mut t = Table::new();
+        t.set_header(["TOKEN", "EXPIRES", "USAGES", "GROUPS"]);
+        for tok in &r.tokens {
+            let exp = match tok.info.expires {
+                Some(e) if tok.expired => render::paint(on, "31", &format!("EXPIRED {}", kubecert_cluster::token::rfc3339(e))),
+                Some(e) => kubecert_cluster::token::rfc3339(e),
+                None if tok.expired => render::paint(on, "31", "EXPIRED (unparsable expiration)"),
+                None => "<forever>".into(),
+            };
+            t.add_row([format!("{}{}", tok.info.id, if tok.info.being_deleted { " (being deleted)" } else { "" }), exp, tok.info.usages.join(","), tok.info.groups.join(",")]);
+        }
+        println!("\n{t}");
+    }
+    let rbac_bad: Vec<_> = r.rbac.iter().filter(|o| o.state != kubecert_cluster::rbac::State::Present).collect();
+    if r.rbac.is_empty() {
+        println!("\nbootstrap RBAC: not checked");
+    } else if rbac_bad.is_empty() {
+        println!("\nbootstrap RBAC: all {} kubeadm objects present", r.rbac.len());
+    } else {
+        println!("\nbootstrap RBAC: {} of {} kubeadm objects missing or incomplete (kubecert rbac check; kubecert rbac ensure)", rbac_bad.len(), r.rbac.len());
+        for o in rbac_bad {
+            println!("  {} {}: {:?}", o.kind, o.name, o.state);
+        }
+    }
+    match &r.clock {
+        Some(c) => println!("clock: API server {} local ({}s skew)", if c.skewed { "DIFFERS FROM" } else { "agrees with" }, c.skew_seconds),
+        None => println!("clock: not measured"),
+    }
+    for e in &r.errors {
+        println!("could not scan {}: {}", e.section, e.error);
+    }
+    let s = &r.summary;
+    println!(
+        "\n{} nodes ({} Ready) in {:.2}s: {} answered ({} cluster-signed, {} self-signed, {} foreign; {} expired, {} expiring soon), {} unreachable",
+        s.nodes, s.ready, s.seconds, s.answered, s.cluster_signed, s.self_signed, s.foreign, s.expired, s.expiring_soon, s.unreachable
+    );
+    for n in r.nodes.iter().filter_map(|n| n.callout.as_ref()) {
+        println!("{} {}\n    repair: {}", render::paint(on, "31", "!"), n.problem, n.repair);
+    }
+    if r.problems.is_empty() {
+        println!("no problems found");
+    } else {
+        println!("problems: {}", r.problems.join("; "));
+    }
+}

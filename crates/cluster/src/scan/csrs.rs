@@ -1,0 +1,98 @@
+//! CertificateSigningRequests that need a look: Pending, Approved but not issued, Failed (and
+//! Denied), with their age, signer and requestor. Issued ones are left out.
+
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::api::{Api, ListParams};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::error::{ApiError, Context};
+
+/// Where a listed CSR is stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stuck {
+    /// Neither approved nor denied.
+    Pending,
+    /// Approved, but the signer has not issued it.
+    ApprovedNotIssued,
+    /// The signer failed.
+    Failed,
+    /// Someone denied it.
+    Denied,
+}
+
+impl std::fmt::Display for Stuck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stuck::Pending => "Pending",
+            Stuck::ApprovedNotIssued => "Approved,NotIssued",
+            Stuck::Failed => "Failed",
+            Stuck::Denied => "Denied",
+        })
+    }
+}
+
+/// One CSR that is not done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CsrEntry {
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: Stuck,
+    /// signerName.
+    pub signer: String,
+    /// spec.username (who asked).
+    pub requestor: String,
+    /// Seconds since creation.
+    pub age_seconds: i64,
+    /// The condition's reason/message, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The state of `csr`, or `None` when it is issued.
+pub fn stuck(csr: &CertificateSigningRequest) -> Option<(Stuck, Option<String>)> {
+    let status = csr.status.as_ref();
+    let conds = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let is = |t: &str| conds.iter().find(|c| c.type_ == t && c.status == "True");
+    let why = |c: &k8s_openapi::api::certificates::v1::CertificateSigningRequestCondition| {
+        let s = [c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ");
+        (!s.is_empty()).then_some(s)
+    };
+    if let Some(c) = is("Failed") {
+        return Some((Stuck::Failed, why(c)));
+    }
+    if let Some(c) = is("Denied") {
+        return Some((Stuck::Denied, why(c)));
+    }
+    let issued = status.and_then(|s| s.certificate.as_ref()).is_some_and(|c| !c.0.is_empty());
+    match is("Approved") {
+        Some(_) if issued => None,
+        Some(c) => Some((Stuck::ApprovedNotIssued, why(c))),
+        None => Some((Stuck::Pending, None)),
+    }
+}
+
+/// Lists the CSRs that are not issued, oldest first.
+pub async fn list(client: &kube::Client, now: OffsetDateTime) -> Result<Vec<CsrEntry>, ApiError> {
+    let all = Api::<CertificateSigningRequest>::all(client.clone()).list(&ListParams::default()).await.ctx(|| "list CertificateSigningRequests".to_string())?;
+    let mut out: Vec<CsrEntry> = all
+        .items
+        .iter()
+        .filter_map(|c| {
+            let (state, message) = stuck(c)?;
+            let created = c.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(now.unix_timestamp());
+            Some(CsrEntry {
+                name: c.metadata.name.clone().unwrap_or_default(),
+                state,
+                signer: c.spec.signer_name.clone(),
+                requestor: c.spec.username.clone().unwrap_or_default(),
+                age_seconds: now.unix_timestamp() - created,
+                message,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds));
+    Ok(out)
+}
