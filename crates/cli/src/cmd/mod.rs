@@ -3,6 +3,7 @@
 mod backups;
 mod bootstrap_config;
 mod check_expiration;
+mod completions;
 mod csr;
 mod discover;
 mod doctor;
@@ -62,6 +63,8 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Backups(a) => backups::run(a, global),
         Command::Rollback(a) => rollback::run(a, global),
         Command::Csr(a) => csr::run(a, global),
+        Command::Completions(a) => completions::run_completions(a, global),
+        Command::Man(a) => completions::run_man(a, global),
         Command::Scan(a) => scan::run(a, global),
     }
 }
