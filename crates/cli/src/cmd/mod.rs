@@ -47,6 +47,10 @@ pub enum Command {
     Csr(csr::Args),
     /// Scan the cluster: every kubelet's serving certificate, stuck CSRs, bootstrap tokens, RBAC and clock skew.
     Scan(scan::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print kubecert's man page (roff), or write one page per command with --out-dir.
+    Man(completions::ManArgs),
 }
 
 /// Runs one subcommand.
@@ -63,8 +67,8 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Backups(a) => backups::run(a, global),
         Command::Rollback(a) => rollback::run(a, global),
         Command::Csr(a) => csr::run(a, global),
+        Command::Scan(a) => scan::run(a, global),
         Command::Completions(a) => completions::run_completions(a, global),
         Command::Man(a) => completions::run_man(a, global),
-        Command::Scan(a) => scan::run(a, global),
     }
 }
