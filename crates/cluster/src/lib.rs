@@ -9,10 +9,12 @@
 //! - [`csr`]: a node certificate through a CertificateSigningRequest (create, approve, wait).
 //! - [`kubelet_tls`]: a kubelet's serving chain read over TLS without trusting it;
 //! - [`scan`]: the whole cluster's certificate health (nodes, kubelets, CSRs, tokens, RBAC, clock).
+//! - [`approve`]: a policy-checked approver for kubelet client and serving CSRs.
 //!
 //! Functions take their client and inputs as arguments, return what they found or did, and print
 //! nothing: the CLI renders.
 
+pub mod approve;
 pub mod bootstrap_config;
 pub mod client;
 pub mod csr;

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each has `Args` (clap) and `run(args, global) -> Result<ExitCode>`.
 
+mod approve;
 mod backups;
 mod bootstrap_config;
 mod check_expiration;
@@ -47,6 +48,8 @@ pub enum Command {
     Csr(csr::Args),
     /// Scan the cluster: every kubelet's serving certificate, stuck CSRs, bootstrap tokens, RBAC and clock skew.
     Scan(scan::Args),
+    /// Approve pending kubelet CSRs that pass the policy (client and serving); --watch runs as a controller.
+    Approve(approve::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print kubecert's man page (roff), or write one page per command with --out-dir.
@@ -68,6 +71,7 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Rollback(a) => rollback::run(a, global),
         Command::Csr(a) => csr::run(a, global),
         Command::Scan(a) => scan::run(a, global),
+        Command::Approve(a) => approve::run(a, global),
         Command::Completions(a) => completions::run_completions(a, global),
         Command::Man(a) => completions::run_man(a, global),
     }

@@ -1,0 +1,151 @@
+//! `kubecert approve [--watch] [--dry-run]`: approves pending kubelet client and serving CSRs
+//! that pass the policy (kubecert_cluster::approve) and says why it skipped the others. One shot
+//! by default; `--watch` keeps going as a controller (one line per new decision) until SIGINT or
+//! SIGTERM. Exit (one shot): 0 nothing skipped, 1 some CSR skipped or not approvable, 2 error.
+
+use super::token::admin;
+use crate::global::{Global, Output};
+use crate::render;
+use anyhow::Context as _;
+use comfy_table::Table;
+use kubecert_cluster::approve::{self, Decision, IpRange, Outcome, Policy, Verdict};
+use kubecert_cluster::client::AdminClient;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+/// Approve pending kubelet CSRs that pass the policy; say why the others were skipped.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only these CSRs (names, as `kubectl certificate approve NAME...`); default: every pending kubelet CSR.
+    names: Vec<String>,
+    /// Keep running: review pending CSRs every --interval (a controller; stop with SIGINT/SIGTERM).
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between reviews with --watch.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: u64,
+    /// Print the decisions; approve nothing (the approval is sent as a server-side dry run).
+    #[arg(long)]
+    dry_run: bool,
+    /// Serving CSRs: DNS SANs matching this regex are allowed besides the Node's addresses.
+    #[arg(long, value_name = "REGEX")]
+    allowed_dns: Option<String>,
+    /// Serving CSRs: IP SANs in these ranges are allowed besides the Node's addresses (CIDR, comma-separated or repeated).
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    allowed_ip_ranges: Vec<String>,
+    /// Serving CSRs: the longest expirationSeconds allowed, in days.
+    #[arg(long, default_value_t = 367)]
+    max_expiration_days: u32,
+}
+
+/// One line of output.
+#[derive(Debug, Serialize)]
+struct Line {
+    #[serde(flatten)]
+    decision: Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
+}
+
+/// Runs it.
+pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let allowed_ips = args.allowed_ip_ranges.iter().map(|s| IpRange::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let policy = Policy { max_expiration_seconds: i64::from(args.max_expiration_days) * 86400, allowed_dns: args.allowed_dns.as_deref().map(approve::dns_pattern).transpose()?, allowed_ips };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("start the async runtime")?;
+    rt.block_on(async {
+        let admin = admin(global).await?;
+        if !args.watch {
+            let lines = round(&admin, &policy, &args.names, args.dry_run).await?;
+            if !render::structured(global.output, &lines)? {
+                print_table(&lines, args.dry_run);
+            }
+            let all_ok = lines.iter().all(|l| matches!(l.outcome, Some(Outcome::Approved | Outcome::WouldApprove)));
+            return Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        watch(&admin, &policy, &args, global).await
+    })
+}
+
+/// One review: every pending kubelet CSR decided, approvable ones approved (or dry-run).
+async fn round(client: &AdminClient, policy: &Policy, names: &[String], dry_run: bool) -> anyhow::Result<Vec<Line>> {
+    let (decisions, objects) = approve::review(&client.client, policy).await?;
+    let mut out = Vec::with_capacity(decisions.len());
+    for (d, obj) in decisions.into_iter().zip(objects.iter()) {
+        if !names.is_empty() && !names.contains(&d.name) {
+            continue;
+        }
+        let outcome = match d.verdict {
+            Verdict::Approve => Some(approve::approve(&client.client, obj, dry_run).await?),
+            Verdict::Skip { .. } => None,
+        };
+        out.push(Line { decision: d, outcome });
+    }
+    Ok(out)
+}
+
+fn describe(l: &Line) -> (String, String) {
+    match (&l.decision.verdict, &l.outcome) {
+        (Verdict::Skip { reasons }, _) => ("skipped".into(), reasons.join("; ")),
+        (_, Some(Outcome::Approved)) => ("approved".into(), "passed every check".into()),
+        (_, Some(Outcome::WouldApprove)) => ("would approve (dry run)".into(), "passed every check".into()),
+        (_, Some(Outcome::Changed)) => ("left".into(), "it changed after the check; looked at again next round".into()),
+        (_, Some(Outcome::Forbidden(m))) => ("not approved".into(), format!("these credentials may not approve it: {m}")),
+        (_, None) => ("?".into(), String::new()),
+    }
+}
+
+fn print_table(lines: &[Line], dry_run: bool) {
+    if lines.is_empty() {
+        println!("no pending kubelet CSRs{}", if dry_run { " (dry run)" } else { "" });
+        return;
+    }
+    let mut t = Table::new();
+    t.set_header(["CSR", "KIND", "REQUESTOR", "NODE", "DECISION", "WHY"]);
+    for l in lines {
+        let (what, why) = describe(l);
+        let d = &l.decision;
+        t.add_row([d.name.clone(), format!("{:?}", d.kind).to_lowercase(), d.requestor.clone(), d.node.clone().unwrap_or_default(), what, why]);
+    }
+    println!("{t}");
+}
+
+/// The controller loop: prints a line when a CSR's decision is new or changed.
+async fn watch(client: &AdminClient, policy: &Policy, args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("install the SIGTERM handler")?;
+    eprintln!("kubecert approve: watching kubelet CSRs every {}s{}", args.interval, if args.dry_run { " (dry run)" } else { "" });
+    loop {
+        match round(client, policy, &args.names, args.dry_run).await {
+            Ok(lines) => {
+                for l in &lines {
+                    let (what, why) = describe(l);
+                    let key = format!("{what}: {why}");
+                    if seen.get(&l.decision.name) == Some(&key) {
+                        continue;
+                    }
+                    seen.insert(l.decision.name.clone(), key);
+                    match global.output {
+                        Output::Json | Output::Yaml => println!("{}", serde_json::to_string(l)?),
+                        _ => println!("{} {} ({:?}, requestor {}): {what}: {why}", time_now(), l.decision.name, l.decision.kind, l.decision.requestor),
+                    }
+                }
+                let pending: std::collections::HashSet<&str> = lines.iter().map(|l| l.decision.name.as_str()).collect();
+                seen.retain(|k, _| pending.contains(k.as_str()));
+            }
+            // A controller survives API hiccups: say so and try again.
+            Err(e) => eprintln!("{} review failed: {e:#}", time_now()),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(args.interval)) => {}
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    eprintln!("kubecert approve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn time_now() -> String {
+    kubecert_cluster::token::rfc3339(time::OffsetDateTime::now_utc())
+}
