@@ -38,7 +38,9 @@ fn token_made_by_kubecert_authenticates_and_stops_when_deleted() {
     assert!(line.contains("authentication,signing") || line.contains("signing,authentication"), "{line}");
     assert!(line.contains("system:bootstrappers:kubeadm:default-node-token"), "{line}");
     // Delete by the whole token; it stops authenticating.
-    kubecert(c, &["token", "delete", &token]).expect(0, "token delete");
+    let r = kubecert(c, &["token", "delete", &token]).expect(0, "token delete");
+    assert!(r.stderr.contains("for up to 10 s"), "the API server's token cache is explained: {}", r.stderr);
+    // The API server caches successful authentications for 10 s; then it refuses the token.
     let err = wait_for(Duration::from_secs(15), "the deleted token to stop authenticating", || whoami(c, &token).err());
     assert!(err.contains("Unauthorized") || err.contains("401"), "{err}");
     // Deleting again says so, with exit 1.
