@@ -40,40 +40,40 @@ pub enum SignerArg {
 pub struct Args {
     /// The node the certificate is for.
     #[arg(long, value_name = "NAME")]
-    node: String,
+    pub(super) node: String,
     /// Which signer to ask.
     #[arg(long, value_enum, default_value = "client")]
-    signer: SignerArg,
+    pub(super) signer: SignerArg,
     /// Approve the CSR with these credentials (needs `approve` on the signer); without it kubecert
     /// waits for the controller-manager or a person to approve it.
     #[arg(long)]
-    approve: bool,
+    pub(super) approve: bool,
     /// How long to wait for the certificate (e.g. 2m, 90s).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    timeout: time::Duration,
+    pub(super) timeout: time::Duration,
     /// Type of the new key.
     #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<KeyType>()))]
-    key_type: KeyType,
+    pub(super) key_type: KeyType,
     /// Ask for this lifetime (CSR expirationSeconds; the signer may cap it, and ignores less than 10m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    valid_for: Option<time::Duration>,
+    pub(super) valid_for: Option<time::Duration>,
     /// Serving certificate SANs: DNS names or IPs (repeat it). Default: the node name.
     #[arg(long = "san", value_name = "NAME|IP")]
-    sans: Vec<String>,
+    pub(super) sans: Vec<String>,
     /// Keep the CSR object when kubecert gives up (default: delete it).
     #[arg(long)]
-    keep_csr: bool,
+    pub(super) keep_csr: bool,
     /// Write the bundle (certificate, key 0600, CA, kubelet kubeconfig) into this new or empty directory.
     #[arg(long = "out-dir", value_name = "DIR")]
-    out_dir: Option<PathBuf>,
+    pub(super) out_dir: Option<PathBuf>,
     /// Install on the node under --root, in the layout it uses (backups first; see `kubecert backups`).
     #[arg(long)]
-    install: bool,
+    pub(super) install: bool,
     /// Check permissions and show what would happen; create nothing, change nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
     #[command(flatten)]
-    target: InstallArgs,
+    pub(super) target: InstallArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,7 +101,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     finish(request(args, global))
 }
 
-fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+pub(super) fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     validate_node_name(&args.node).map_err(Refused)?;
     let signer = match args.signer {
         SignerArg::Client => Signer::KubeletClient,
@@ -239,7 +239,7 @@ fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         return refuse("the issued certificate is not for the key made here".to_string());
     }
     let (cas, source) = match (signer, rt.block_on(csr::apiserver_client_ca(&admin.client))) {
-        (Signer::KubeletClient, Some(bundle)) => (load_certificates(bundle.as_bytes()).unwrap_or_default(), "the API server's client CA (kube-system/extension-apiserver-authentication)"),
+        (Signer::KubeletClient, Some(bundle)) => (load_certificates(bundle.as_bytes()).unwrap_or_default(), "the API server's client CA bundle, kube-system/extension-apiserver-authentication"),
         _ => (admin.ca_der.iter().filter_map(|d| Certificate::from_der(d).ok()).collect(), "the cluster CA in your kubeconfig"),
     };
     let usage = if signer == Signer::KubeletClient { TlsUsage::ClientAuth } else { TlsUsage::ServerAuth };

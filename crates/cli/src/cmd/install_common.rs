@@ -202,7 +202,7 @@ pub fn print_report(r: &InstallReport, global: &Global) {
         println!("installed:");
     }
     for ch in &r.changes {
-        println!("  {ch}");
+        println!("  {}", ch.line(!r.dry_run));
     }
     for n in &r.notes {
         println!("  note: {n}");

@@ -12,6 +12,7 @@ mod explain;
 mod install_common;
 pub(crate) mod node_args;
 mod rbac;
+mod repair;
 mod rollback;
 mod scan;
 mod sign;
@@ -46,6 +47,8 @@ pub enum Command {
     Rollback(rollback::Args),
     /// Get a new kubelet certificate for one node through a CertificateSigningRequest (online); --install puts it on the node.
     Csr(csr::Args),
+    /// On a node: diagnose, then repair the kubelet's client credential the least invasive way the credentials at hand allow.
+    Repair(repair::Args),
     /// Scan the cluster: every kubelet's serving certificate, stuck CSRs, bootstrap tokens, RBAC and clock skew.
     Scan(scan::Args),
     /// Approve pending kubelet CSRs that pass the policy (client and serving); --watch runs as a controller.
@@ -70,6 +73,7 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Backups(a) => backups::run(a, global),
         Command::Rollback(a) => rollback::run(a, global),
         Command::Csr(a) => csr::run(a, global),
+        Command::Repair(a) => repair::run(a, global),
         Command::Scan(a) => scan::run(a, global),
         Command::Approve(a) => approve::run(a, global),
         Command::Completions(a) => completions::run_completions(a, global),

@@ -74,7 +74,7 @@ fn rollback(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             println!("restored backup {} ({}, {}):", b.id, b.label, b.created);
         }
         for ch in &report.changes {
-            println!("  {ch}");
+            println!("  {}", ch.line(!report.dry_run));
         }
         if let Some(a) = &report.backup {
             println!("the files it replaced are in backup {} (undo this rollback with `kubecert rollback --to {}`)", a.backup_id, a.backup_id);

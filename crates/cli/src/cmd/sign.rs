@@ -33,39 +33,39 @@ use zeroize::Zeroizing;
 pub struct Args {
     /// The node the certificate is for. With --csr it defaults to the CSR's node.
     #[arg(long, value_name = "NAME")]
-    node: Option<String>,
+    pub(super) node: Option<String>,
     /// The cluster CA certificate (PEM or DER), e.g. /etc/kubernetes/pki/ca.crt.
     #[arg(long, value_name = "FILE")]
-    ca_cert: PathBuf,
+    pub(super) ca_cert: PathBuf,
     /// The cluster CA private key.
     #[arg(long, value_name = "FILE")]
-    ca_key: PathBuf,
+    pub(super) ca_key: PathBuf,
     /// Type of the new key: ecdsa-p256 (what the kubelet makes), ecdsa-p384, ed25519, rsa2048, rsa3072, rsa4096.
     #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<KeyType>()))]
-    key_type: KeyType,
+    pub(super) key_type: KeyType,
     /// Lifetime (e.g. 365d, 90d, 1y); never beyond the CA's own expiry.
     #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_duration)]
-    valid_for: time::Duration,
+    pub(super) valid_for: time::Duration,
     /// Also issue a kubelet serving certificate (EKU serverAuth) with the node's names as SANs.
     #[arg(long, conflicts_with = "csr")]
-    serving: bool,
+    pub(super) serving: bool,
     /// A SAN for the serving certificate: a DNS name or an IP address (repeat it). Default: the node name.
     #[arg(long = "san", value_name = "NAME|IP", requires = "serving")]
-    sans: Vec<String>,
+    pub(super) sans: Vec<String>,
     /// Sign this PEM CSR, made elsewhere (its subject must be a node identity), instead of making a key.
     #[arg(long, value_name = "FILE", conflicts_with = "install")]
-    csr: Option<PathBuf>,
+    pub(super) csr: Option<PathBuf>,
     /// Write the bundle (certificate, key 0600, CA, kubelet kubeconfig) into this new or empty directory.
     #[arg(long = "out-dir", value_name = "DIR")]
-    out_dir: Option<PathBuf>,
+    pub(super) out_dir: Option<PathBuf>,
     /// Install on the node under --root, in the layout it uses (backups first; see `kubecert backups`).
     #[arg(long)]
-    install: bool,
+    pub(super) install: bool,
     /// Show what would be written; change nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
     #[command(flatten)]
-    target: InstallArgs,
+    pub(super) target: InstallArgs,
 }
 
 /// What was issued.
@@ -92,7 +92,7 @@ fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
 }
 
-fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
+pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     if args.csr.is_none() && args.out_dir.is_none() && !args.install {
         return refuse("say where the new key goes: --out-dir DIR (a bundle to copy to the node) or --install (on the node under --root)");

@@ -114,18 +114,26 @@ pub struct PlannedChange {
     pub current: Current,
 }
 
-impl std::fmt::Display for PlannedChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl PlannedChange {
+    /// One line: the action, the path, the new content and what is there now (`done`: what was there).
+    pub fn line(&self, done: bool) -> String {
+        let before = if done { "was" } else { "now" };
         let what = match (self.kind, &self.target, &self.mode) {
             ("symlink", Some(t), _) => format!("symlink -> {t}"),
             (_, _, Some(m)) => format!("file, mode {m}, {} bytes{}", self.size.unwrap_or(0), if self.secret { ", holds a private key" } else { "" }),
             _ => String::new(),
         };
         match self.action {
-            "remove" => write!(f, "move aside  {}  (now: {}; a copy goes to the backup)", self.node_path, self.current),
-            "nothing" => write!(f, "move aside  {}  (absent: nothing to do)", self.node_path),
-            a => write!(f, "{a:<10}  {}  ({what}; now: {})", self.node_path, self.current),
+            "remove" => format!("move aside  {}  ({before}: {}; a copy goes to the backup)", self.node_path, self.current),
+            "nothing" => format!("move aside  {}  (absent: nothing to do)", self.node_path),
+            a => format!("{a:<10}  {}  ({what}; {before}: {})", self.node_path, self.current),
         }
+    }
+}
+
+impl std::fmt::Display for PlannedChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line(false))
     }
 }
 
