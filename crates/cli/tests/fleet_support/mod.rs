@@ -1,0 +1,135 @@
+//! Helpers for the fleet tests: run the built `kubecert`, make a node identity signed by the test
+//! cluster's CA (to file CSRs exactly as that node would), file CSRs, and make Node objects with
+//! status set through the status subresource.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use kubecert_pki::{build_csr, sign_for_key, CertificateAuthority, KeyType, LeafProfile, PrivateKey, RequestSubject};
+use kubecert_testbed_harness::Cluster;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use time::OffsetDateTime;
+
+/// The binary under test, as cluster-admin of `c`.
+pub fn kubecert(c: &Cluster, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubecert"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(c.kubeconfig())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run kubecert")
+}
+
+/// stdout + stderr.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// stdout as JSON.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(o)))
+}
+
+/// kubectl as admin; panics on failure; returns stdout.
+pub fn kubectl_ok(c: &Cluster, args: &[&str]) -> String {
+    let (ok, out, err) = c.kubectl(args);
+    assert!(ok, "kubectl {args:?} failed: {out}{err}");
+    out
+}
+
+/// `kubectl apply/create -f` of `yaml` with `kubeconfig` (None: admin).
+pub fn kubectl_stdin(c: &Cluster, kubeconfig: Option<&Path>, verb: &[&str], yaml: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("obj.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let kc = kubeconfig.map(Path::to_path_buf).unwrap_or_else(|| c.kubeconfig());
+    let o = Command::new(c.bin("kubectl")).arg("--kubeconfig").arg(kc).args(verb).arg("-f").arg(&f).output().unwrap();
+    (o.status.success(), text(&o))
+}
+
+/// A client identity `CN=system:node:<node>, O=system:nodes` signed by the cluster CA, as a kubeconfig.
+pub struct NodeIdentity {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+pub fn node_identity(c: &Cluster, node: &str) -> NodeIdentity {
+    let now = OffsetDateTime::now_utc();
+    let ca = CertificateAuthority::load(&std::fs::read(c.ca_cert()).unwrap(), &std::fs::read(c.ca_key()).unwrap(), now).unwrap();
+    let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let profile = LeafProfile {
+        common_name: format!("system:node:{node}"),
+        organization: Some("system:nodes".into()),
+        client_auth: true,
+        server_auth: false,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        valid_for: time::Duration::hours(1),
+    };
+    let cert = sign_for_key(&ca, &key, &profile, now).unwrap().certificate;
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, k) = (dir.path().join("node.crt"), dir.path().join("node.key"));
+    std::fs::write(&crt, cert.to_pem()).unwrap();
+    std::fs::write(&k, key.to_pem().as_bytes()).unwrap();
+    let kubeconfig = dir.path().join("node.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n",
+            c.server(),
+            c.ca_cert().display(),
+            crt.display(),
+            k.display()
+        ),
+    )
+    .unwrap();
+    NodeIdentity { dir, kubeconfig }
+}
+
+/// Files a CSR named `name` for `cn` (O=system:nodes) with these SANs, as `who` (None: admin).
+pub fn file_csr(c: &Cluster, who: Option<&Path>, name: &str, signer: &str, cn: &str, dns: &[&str], ips: &[&str], usages: &[&str]) {
+    let (ok, out) = try_file_csr(c, who, &[], name, signer, cn, dns, ips, usages);
+    assert!(ok, "create CSR {name}: {out}");
+}
+
+/// As `file_csr`, with extra kubectl flags (e.g. `--as USER`), returning (success, output).
+pub fn try_file_csr(c: &Cluster, who: Option<&Path>, flags: &[&str], name: &str, signer: &str, cn: &str, dns: &[&str], ips: &[&str], usages: &[&str]) -> (bool, String) {
+    let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let subject = RequestSubject {
+        common_name: cn.into(),
+        organization: Some("system:nodes".into()),
+        dns_names: dns.iter().map(|s| s.to_string()).collect(),
+        ip_addresses: ips.iter().map(|s| s.parse().unwrap()).collect(),
+    };
+    let pem = build_csr(&key, &subject).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
+    let usages: String = usages.iter().map(|u| format!("\n  - {u}")).collect();
+    let yaml = format!("apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  signerName: {signer}\n  request: {b64}\n  usages:{usages}\n");
+    let mut verb = vec!["create"];
+    verb.extend_from_slice(flags);
+    kubectl_stdin(c, who, &verb, &yaml)
+}
+
+/// The `type=True` condition types of CSR `name` and whether a certificate is issued.
+pub fn csr_state(c: &Cluster, name: &str) -> (Vec<String>, bool) {
+    let v: serde_json::Value = serde_json::from_str(&kubectl_ok(c, &["get", "csr", name, "-o", "json"])).unwrap();
+    let conds = v["status"]["conditions"].as_array().map(|a| a.iter().filter(|c| c["status"] == "True").map(|c| c["type"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default();
+    (conds, v["status"]["certificate"].as_str().is_some_and(|s| !s.is_empty()))
+}
+
+/// Creates Node `name` (as admin) and sets its status through the status subresource: addresses,
+/// the kubelet port, and a Ready condition with status `ready` ("True"/"False").
+pub fn make_node(c: &Cluster, name: &str, addresses: &[(&str, &str)], port: u16, ready: &str) {
+    let (ok, out) = kubectl_stdin(c, None, &["create"], &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubecert-test: fleet}}\n"));
+    assert!(ok, "create Node {name}: {out}");
+    let now = kubecert_cluster::token::rfc3339(OffsetDateTime::now_utc());
+    let addrs: Vec<serde_json::Value> = addresses.iter().map(|(t, a)| serde_json::json!({"type": t, "address": a})).collect();
+    let patch = serde_json::json!({"status": {
+        "addresses": addrs,
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+        "conditions": [{"type": "Ready", "status": ready, "reason": "KubecertTest", "message": "set by the fleet test", "lastHeartbeatTime": now, "lastTransitionTime": now}],
+    }});
+    kubectl_ok(c, &["patch", "node", name, "--subresource=status", "--type=merge", "-p", &patch.to_string()]);
+}
