@@ -118,7 +118,13 @@ pub async fn preflight(client: &kube::Client, token_user: &str, groups: &[String
         if c.allowed {
             continue;
         }
-        let line = format!("{} may not {} — {}; missing: ClusterRoleBinding {} (`kubecert rbac ensure` creates it)", c.user, c.request, c.purpose, c.granted_by);
+        let who = if c.user == token_user { format!("a bootstrap token in {}", groups.join(",")) } else { c.user.clone() };
+        let fix = if c.user != token_user || groups.iter().any(|g| g == crate::token::DEFAULT_GROUP) {
+            format!("missing: ClusterRoleBinding {} (`kubecert rbac ensure` creates it)", c.granted_by)
+        } else {
+            format!("kubeadm's ClusterRoleBinding {} covers only {}: bind the same role to the token's group", c.granted_by, crate::token::DEFAULT_GROUP)
+        };
+        let line = format!("{who} may not {} — {}; {fix}", c.request, c.purpose);
         if c.required { blocking.push(line) } else { warnings.push(line) }
     }
     if !csrs.approved_not_issued.is_empty() {
