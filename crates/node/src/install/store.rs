@@ -39,7 +39,11 @@ impl Store {
     pub(crate) fn ensure_root(&self) -> std::io::Result<()> {
         for d in self.created.borrow().iter() {
             if !d.exists() {
-                fsops::mkdir(d, if *d == self.host { 0o700 } else { 0o755 })?;
+                match fsops::mkdir(d, if *d == self.host { 0o700 } else { 0o755 }) {
+                    // Another kubecert run made it meanwhile (the lock lives inside it).
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    r => r?,
+                }
             }
         }
         Ok(())
@@ -117,14 +121,27 @@ impl Store {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        names
+        let mut out: Vec<(String, Result<Manifest, InstallError>)> = names
             .into_iter()
             .map(|n| {
                 let node_dir = format!("{}/{n}", self.node);
                 let m = Manifest::load(&self.host.join(&n), &node_dir);
                 (node_dir, m)
             })
-            .collect()
+            .collect();
+        // Ids made in the same second differ only by their random suffix: order by the manifest's
+        // creation time (nanoseconds), then by name.
+        out.sort_by(|(a, ma), (b, mb)| {
+            let when = |m: &Result<Manifest, InstallError>| {
+                m.as_ref()
+                    .ok()
+                    .and_then(|m| time::OffsetDateTime::parse(&m.created, &time::format_description::well_known::Rfc3339).ok())
+                    .map_or(0, |t| t.unix_timestamp_nanos())
+            };
+            let (ka, kb) = (when(ma), when(mb));
+            ka.cmp(&kb).then_with(|| a.cmp(b))
+        });
+        out
     }
 
     /// True when the store's folder exists.
