@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmark of `kubecert scan` (issue 6): N simulated kubelets (real TLS servers on 127.0.0.1 in
+# one process, distinct certificates: 60% cluster-signed, 20% self-signed, 10% expired, 5% refused,
+# 5% silent) with real Node objects in a private test cluster pointing at them; `kubecert scan`
+# timed under /usr/bin/time -v (wall time, peak RSS), beside a plain sequential
+# `openssl s_client` loop over the first 200 of the same endpoints (extrapolated to N).
+#   bench/scan.sh [N...]        (default: 100 1000 5000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(100 1000 5000)
+cargo build --release -q -p kubecert -p kubecert-scan-bench
+env_file=$(testbed/testbed up | tail -1)
+trap 'TESTBED_DIR=$(dirname "$env_file") testbed/testbed down >/dev/null 2>&1 || true' EXIT
+# shellcheck disable=SC1090
+. "$env_file"
+echo "machine: $(nproc) cores, $(uname -sr); kubecert scan --timeout 1s --concurrency 256 (default)"
+target/release/kubecert-scan-bench "$PWD/target/release/kubecert" "${sizes[@]}"

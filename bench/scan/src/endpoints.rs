@@ -1,0 +1,127 @@
+//! The simulated kubelets: one process serving N distinct certificates on N 127.0.0.1 ports.
+//! Kinds, by index: cluster-signed and valid (the cluster CA, as a `kubelet-serving` CSR would
+//! give), self-signed (a `<node>-ca@<time>` CA plus leaf, as the kubelet makes), cluster-signed
+//! but expired, refused (a port nobody listens on), silent (accepts TCP, never speaks TLS).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kubecert_pki::{self_signed_ca, sign_with_dates, CertificateAuthority, KeyType, LeafProfile, PrivateKey};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use time::{Duration, OffsetDateTime};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// What endpoint `i` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Signed by the cluster CA, valid.
+    ClusterSigned,
+    /// The kubelet's own CA.
+    SelfSigned,
+    /// Signed by the cluster CA, expired.
+    Expired,
+    /// Connection refused.
+    Refused,
+    /// Accepts, never answers.
+    Silent,
+}
+
+/// The mix: of every 20 endpoints, 12 cluster-signed, 4 self-signed, 2 expired, 1 refused, 1 silent.
+pub fn kind_of(i: usize) -> Kind {
+    match i % 20 {
+        0..=11 => Kind::ClusterSigned,
+        12..=15 => Kind::SelfSigned,
+        16 | 17 => Kind::Expired,
+        18 => Kind::Refused,
+        _ => Kind::Silent,
+    }
+}
+
+/// One endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Node name.
+    pub node: String,
+    /// Port on 127.0.0.1.
+    pub port: u16,
+    /// What it serves.
+    pub kind: Kind,
+}
+
+fn leaf(node: &str) -> LeafProfile {
+    LeafProfile {
+        common_name: node.to_string(),
+        organization: None,
+        client_auth: false,
+        server_auth: true,
+        dns_names: vec![node.to_string()],
+        ip_addresses: vec!["127.0.0.1".parse().expect("IP")],
+        valid_for: Duration::days(365),
+    }
+}
+
+/// Makes the chain (DER) and key for endpoint `node` of `kind`.
+fn credential(ca: &CertificateAuthority, node: &str, kind: Kind, now: OffsetDateTime) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let key = PrivateKey::generate(KeyType::EcdsaP256)?;
+    let chain = match kind {
+        Kind::SelfSigned => {
+            let own_key = PrivateKey::generate(KeyType::EcdsaP256)?;
+            let own = self_signed_ca(&own_key, &format!("{node}-ca@{}", now.unix_timestamp()), now - Duration::hours(1), now + Duration::days(365))?;
+            let own_ca = CertificateAuthority::new(own.clone(), own_key, now)?;
+            let cert = sign_with_dates(&own_ca, &key, &leaf(node), now - Duration::hours(1), now + Duration::days(365))?;
+            vec![cert.der().to_vec(), own.der().to_vec()]
+        }
+        Kind::Expired => vec![sign_with_dates(ca, &key, &leaf(node), now - Duration::days(400), now - Duration::days(35))?.der().to_vec()],
+        _ => vec![sign_with_dates(ca, &key, &leaf(node), now - Duration::hours(1), now + Duration::days(300))?.der().to_vec()],
+    };
+    let key_der = PrivateKeyDer::from_pem_slice(key.to_pem().as_bytes()).map_err(|e| anyhow::anyhow!("key: {e}"))?;
+    Ok((chain.into_iter().map(CertificateDer::from).collect(), key_der))
+}
+
+/// Starts `n` endpoints named `<prefix>-<i>`; returns them once all listen. The servers run on
+/// the current tokio runtime until the process ends.
+pub async fn start(n: usize, prefix: &str, ca: &CertificateAuthority) -> anyhow::Result<Vec<Endpoint>> {
+    let now = OffsetDateTime::now_utc();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let node = format!("{prefix}-{i:05}");
+        let kind = kind_of(i);
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("bind 127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        match kind {
+            Kind::Refused => drop(listener), // nobody listens there any more
+            Kind::Silent => {
+                tokio::spawn(async move {
+                    let mut held = Vec::new();
+                    while let Ok((s, _)) = listener.accept().await {
+                        held.push(s); // keep it open, say nothing
+                    }
+                });
+            }
+            _ => {
+                let (chain, key) = credential(ca, &node, kind, now)?;
+                let config = rustls::ServerConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()?
+                    .with_no_client_auth()
+                    .with_single_cert(chain, key)?;
+                let acceptor = TlsAcceptor::from(Arc::new(config));
+                tokio::spawn(serve(listener, acceptor));
+            }
+        }
+        out.push(Endpoint { node, port, kind });
+    }
+    Ok(out)
+}
+
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
+    while let Ok((s, _)) = listener.accept().await {
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            // Handshake, then close: the scanner only reads the certificate.
+            let _ = acceptor.accept(s).await;
+        });
+    }
+}

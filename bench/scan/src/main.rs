@@ -1,0 +1,106 @@
+//! `kubecert-scan-bench`: times `kubecert scan` over N simulated kubelets (real TLS servers on
+//! 127.0.0.1 in this process, distinct certificates: cluster-signed, self-signed, expired,
+//! refused, silent) with real Node objects in the test cluster pointing at them, beside a plain
+//! `openssl s_client` loop over a sample of the same endpoints, and checks that the scan's counts
+//! match what was served. Run by `bench/scan.sh` (which starts and stops a private test cluster).
+//!
+//!   kubecert-scan-bench KUBECERT_BIN N...    (env: KUBECONFIG, TESTBED_CA_CERT, TESTBED_CA_KEY)
+
+mod endpoints;
+mod nodes;
+
+use anyhow::Context as _;
+use endpoints::Kind;
+use std::process::Command;
+use std::time::Instant;
+
+/// One scan measured.
+struct Run {
+    seconds: f64,
+    max_rss_kb: u64,
+    summary: serde_json::Value,
+}
+
+fn scan(bin: &str, kubeconfig: &str) -> anyhow::Result<Run> {
+    let start = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-v", bin, "scan", "--kubeconfig", kubeconfig, "--default-address", "127.0.0.1", "--timeout", "1s", "-o", "json"])
+        .output()
+        .context("run kubecert scan under /usr/bin/time -v")?;
+    let seconds = start.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let max_rss_kb = stderr.lines().find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| format!("scan output is not JSON: {stderr}"))?;
+    Ok(Run { seconds, max_rss_kb, summary: v["summary"].clone() })
+}
+
+/// A plain sequential `openssl s_client` loop over `ports`, as a person would write it; seconds.
+fn openssl_loop(ports: &[u16]) -> anyhow::Result<f64> {
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let script = format!(
+        "for p in {}; do timeout 1 openssl s_client -connect 127.0.0.1:$p </dev/null 2>/dev/null | openssl x509 -noout -enddate -issuer >/dev/null 2>&1; done",
+        list.join(" ")
+    );
+    let start = Instant::now();
+    Command::new("sh").args(["-c", &script]).status()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let bin = args.first().context("usage: kubecert-scan-bench KUBECERT_BIN N...")?.clone();
+    let sizes: Vec<usize> = args[1..].iter().map(|s| s.parse()).collect::<Result<_, _>>().context("N must be numbers")?;
+    let max = sizes.iter().copied().max().unwrap_or(0);
+    let kubeconfig = std::env::var("KUBECONFIG").context("KUBECONFIG (the test cluster's admin.conf)")?;
+    let ca_cert = std::fs::read(std::env::var("TESTBED_CA_CERT").context("TESTBED_CA_CERT")?)?;
+    let ca_key = std::fs::read(std::env::var("TESTBED_CA_KEY").context("TESTBED_CA_KEY")?)?;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let ca = kubecert_pki::CertificateAuthority::load(&ca_cert, &ca_key, time::OffsetDateTime::now_utc())?;
+        let t = Instant::now();
+        let eps = endpoints::start(max, "bench", &ca).await?;
+        eprintln!("bench: {max} endpoints serving on 127.0.0.1 in {:.1}s", t.elapsed().as_secs_f64());
+        let config = kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default()).await?;
+        let client = kube::Client::try_from(config)?;
+        let _ = nodes::delete_all(&client).await;
+
+        println!("| N nodes | kubecert scan | nodes/s | peak RSS | openssl s_client loop (sample) | openssl nodes/s | openssl for N (extrapolated) | counts match |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---|");
+        let mut made = 0;
+        for &n in &sizes {
+            let t = Instant::now();
+            nodes::create(&client, &eps[made..n], 64).await?;
+            eprintln!("bench: Nodes {made}..{n} created in {:.1}s", t.elapsed().as_secs_f64());
+            made = n;
+            // The scan runs as its own process; this one keeps serving the endpoints meanwhile.
+            let (b, kc) = (bin.clone(), kubeconfig.clone());
+            let _warm = tokio::task::spawn_blocking(move || scan(&b, &kc)).await??; // warm the API server's caches
+            let (b, kc) = (bin.clone(), kubeconfig.clone());
+            let run = tokio::task::spawn_blocking(move || scan(&b, &kc)).await??;
+            let sample: Vec<u16> = eps[..n.min(200)].iter().map(|e| e.port).collect();
+            let sample_len = sample.len();
+            let ossl = tokio::task::spawn_blocking(move || openssl_loop(&sample)).await??;
+            let count = |k: Kind| eps[..n].iter().filter(|e| e.kind == k).count() as u64;
+            let s = &run.summary;
+            let matches = s["nodes"].as_u64() == Some(n as u64)
+                && s["cluster_signed"].as_u64() == Some(count(Kind::ClusterSigned) + count(Kind::Expired))
+                && s["self_signed"].as_u64() == Some(count(Kind::SelfSigned))
+                && s["expired"].as_u64() == Some(count(Kind::Expired))
+                && s["unreachable"].as_u64() == Some(count(Kind::Refused) + count(Kind::Silent));
+            let ossl_rate = sample_len as f64 / ossl;
+            println!(
+                "| {n} | {:.2} s | {:.0} | {:.1} MB | {:.1} s for {sample_len} | {:.0} | {:.0} s | {} |",
+                run.seconds,
+                n as f64 / run.seconds,
+                run.max_rss_kb as f64 / 1024.0,
+                ossl,
+                ossl_rate,
+                n as f64 / ossl_rate,
+                if matches { "yes".to_string() } else { format!("NO: {s}") }
+            );
+        }
+        nodes::delete_all(&client).await?;
+        anyhow::Ok(())
+    })
+}
