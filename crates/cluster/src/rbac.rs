@@ -242,80 +242,66 @@ where
     }
 }
 
+/// A binding compared with the expected one: the state, and the subjects to write if lacking.
+fn compare_binding(have_ref: &RoleRef, have: &Option<Vec<Subject>>, want_ref: &RoleRef, want: &Option<Vec<Subject>>) -> (State, Option<Vec<Subject>>) {
+    if have_ref != want_ref {
+        return (State::Conflict { detail: format!("it binds {}, not {}", ref_text(have_ref), ref_text(want_ref)) }, None);
+    }
+    let lack = missing_subjects(want, have);
+    if lack.is_empty() {
+        return (State::Present, None);
+    }
+    let lacking = lack.iter().map(describe_subject).collect();
+    let mut all = have.clone().unwrap_or_default();
+    all.extend(lack);
+    (State::Incomplete { lacking }, Some(all))
+}
+
+/// A role's rules compared with the expected ones: the state, and the rules to write if lacking.
+fn compare_rules(have: &Option<Vec<PolicyRule>>, want: &Option<Vec<PolicyRule>>) -> (State, Option<Vec<PolicyRule>>) {
+    let lack = missing_rules(want, have);
+    if lack.is_empty() {
+        return (State::Present, None);
+    }
+    let lacking = lack.iter().map(describe_rule).collect();
+    let mut all = have.clone().unwrap_or_default();
+    all.extend(lack);
+    (State::Incomplete { lacking }, Some(all))
+}
+
 /// The live object compared with the expected one; also returns what `ensure` would write.
 async fn compare(client: &kube::Client, want: &Object) -> Result<(State, Option<Object>), ApiError> {
     let label = want.label();
+    let ns = |m: &ObjectMeta| m.namespace.clone().unwrap_or_default();
     Ok(match want {
-        Object::ClusterRoleBinding(w) => {
-            let api: Api<ClusterRoleBinding> = Api::all(client.clone());
-            match get_opt(&api, want.name(), &label).await? {
-                None => (State::Missing, None),
-                Some(h) if h.role_ref != w.role_ref => {
-                    (State::Conflict { detail: format!("it binds {}, not {}", ref_text(&h.role_ref), ref_text(&w.role_ref)) }, None)
-                }
-                Some(mut h) => {
-                    let lack = missing_subjects(&w.subjects, &h.subjects);
-                    if lack.is_empty() {
-                        (State::Present, None)
-                    } else {
-                        let lacking = lack.iter().map(describe_subject).collect();
-                        h.subjects.get_or_insert_with(Vec::new).extend(lack);
-                        (State::Incomplete { lacking }, Some(Object::ClusterRoleBinding(h)))
-                    }
-                }
+        Object::ClusterRoleBinding(w) => match get_opt(&Api::<ClusterRoleBinding>::all(client.clone()), want.name(), &label).await? {
+            None => (State::Missing, None),
+            Some(mut h) => {
+                let (state, subjects) = compare_binding(&h.role_ref, &h.subjects, &w.role_ref, &w.subjects);
+                (state, subjects.map(|s| Object::ClusterRoleBinding({ h.subjects = Some(s); h })))
             }
-        }
-        Object::RoleBinding(w) => {
-            let api: Api<RoleBinding> = Api::namespaced(client.clone(), w.metadata.namespace.as_deref().unwrap_or_default());
-            match get_opt(&api, want.name(), &label).await? {
-                None => (State::Missing, None),
-                Some(h) if h.role_ref != w.role_ref => {
-                    (State::Conflict { detail: format!("it binds {}, not {}", ref_text(&h.role_ref), ref_text(&w.role_ref)) }, None)
-                }
-                Some(mut h) => {
-                    let lack = missing_subjects(&w.subjects, &h.subjects);
-                    if lack.is_empty() {
-                        (State::Present, None)
-                    } else {
-                        let lacking = lack.iter().map(describe_subject).collect();
-                        h.subjects.get_or_insert_with(Vec::new).extend(lack);
-                        (State::Incomplete { lacking }, Some(Object::RoleBinding(h)))
-                    }
-                }
+        },
+        Object::RoleBinding(w) => match get_opt(&Api::<RoleBinding>::namespaced(client.clone(), &ns(&w.metadata)), want.name(), &label).await? {
+            None => (State::Missing, None),
+            Some(mut h) => {
+                let (state, subjects) = compare_binding(&h.role_ref, &h.subjects, &w.role_ref, &w.subjects);
+                (state, subjects.map(|s| Object::RoleBinding({ h.subjects = Some(s); h })))
             }
-        }
-        Object::ClusterRole(w) => {
-            let api: Api<ClusterRole> = Api::all(client.clone());
-            match get_opt(&api, want.name(), &label).await? {
-                None => (State::Missing, None),
-                Some(mut h) => {
-                    let lack = missing_rules(&w.rules, &h.rules);
-                    if lack.is_empty() {
-                        (State::Present, None)
-                    } else {
-                        let lacking = lack.iter().map(describe_rule).collect();
-                        h.rules.get_or_insert_with(Vec::new).extend(lack);
-                        (State::Incomplete { lacking }, Some(Object::ClusterRole(h)))
-                    }
-                }
+        },
+        Object::ClusterRole(w) => match get_opt(&Api::<ClusterRole>::all(client.clone()), want.name(), &label).await? {
+            None => (State::Missing, None),
+            Some(mut h) => {
+                let (state, rules) = compare_rules(&h.rules, &w.rules);
+                (state, rules.map(|r| Object::ClusterRole({ h.rules = Some(r); h })))
             }
-        }
-        Object::Role(w) => {
-            let api: Api<Role> = Api::namespaced(client.clone(), w.metadata.namespace.as_deref().unwrap_or_default());
-            match get_opt(&api, want.name(), &label).await? {
-                None => (State::Missing, None),
-                Some(mut h) => {
-                    let lack = missing_rules(&w.rules, &h.rules);
-                    if lack.is_empty() {
-                        (State::Present, None)
-                    } else {
-                        let lacking = lack.iter().map(describe_rule).collect();
-                        h.rules.get_or_insert_with(Vec::new).extend(lack);
-                        (State::Incomplete { lacking }, Some(Object::Role(h)))
-                    }
-                }
+        },
+        Object::Role(w) => match get_opt(&Api::<Role>::namespaced(client.clone(), &ns(&w.metadata)), want.name(), &label).await? {
+            None => (State::Missing, None),
+            Some(mut h) => {
+                let (state, rules) = compare_rules(&h.rules, &w.rules);
+                (state, rules.map(|r| Object::Role({ h.rules = Some(r); h })))
             }
-        }
+        },
     })
 }
 
@@ -526,6 +512,23 @@ mod tests {
         let list_only = PolicyRule { verbs: vec!["list".into()], ..want.clone() };
         assert!(!rule_covers(&list_only, &want));
         assert!(rule_covers(&want, &want));
+    }
+
+    #[test]
+    fn bindings_lacking_subjects_are_completed_and_other_role_refs_are_conflicts() {
+        let want = Some(vec![group(DEFAULT_GROUP)]);
+        let r = role_ref("ClusterRole", NODE_CLIENT_ROLE);
+        assert_eq!(compare_binding(&r, &want, &r, &want), (State::Present, None));
+        let other = Some(vec![group("someone-else")]);
+        let (state, subjects) = compare_binding(&r, &other, &r, &want);
+        assert_eq!(state, State::Incomplete { lacking: vec![format!("subject Group {DEFAULT_GROUP}")] });
+        assert_eq!(subjects.unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["someone-else", DEFAULT_GROUP]);
+        let (state, subjects) = compare_binding(&role_ref("ClusterRole", "cluster-admin"), &want, &r, &want);
+        assert!(matches!(state, State::Conflict { .. }) && subjects.is_none());
+        let Object::Role(role) = &kubeadm_objects()[5].object else { panic!() };
+        assert_eq!(compare_rules(&role.rules, &role.rules), (State::Present, None));
+        let (state, rules) = compare_rules(&None, &role.rules);
+        assert!(matches!(state, State::Incomplete { .. }) && rules.unwrap().len() == 1);
     }
 
     #[test]
