@@ -155,10 +155,10 @@ pub(super) fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let placeholder = "-----BEGIN CERTIFICATE-----\n(the certificate the cluster issues)\n-----END CERTIFICATE-----\n";
             report.install = Some(install_issued(t, &args, signer, placeholder, &key, &admin, notes, b"", true)?);
         }
-        if !render::structured(global.output, &report)? {
-            if let Some(r) = &report.install {
-                print_report(r, global);
-            }
+        if !render::structured(global.output, &report)?
+            && let Some(r) = &report.install
+        {
+            print_report(r, global);
         }
         return Ok(ExitCode::SUCCESS);
     }

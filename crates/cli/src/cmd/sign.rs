@@ -180,7 +180,7 @@ pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         };
         let label = format!("sign --node {node}{}", if serving.is_some() { " --serving" } else { "" });
         let mut ci = t.plan_client(&cred, &label)?;
-        ci.notes.extend(notes.drain(..));
+        ci.notes.append(&mut notes);
         let extra = match &serving {
             Some((k, s)) => plan_serving_install(&t.root, &t.setup, &s.certificate.to_pem(), &k.to_pem(), now, InstallPlan::new(""))?.0,
             None => InstallPlan::new(""),
