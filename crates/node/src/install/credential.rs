@@ -119,6 +119,9 @@ pub fn plan_client_install(
             plan = plan.write(c.clone(), Contents::secret(combined.as_bytes()), 0o600);
             return Ok(ClientInstall { plan, style: InstallStyle::CombinedFile { path: c }, kubeconfig: kubeconfig.into(), kubeconfig_rewritten: false, notes });
         }
+        if c.starts_with("/var/lib/rancher/") {
+            notes.push("k3s/rke2: the agent fetches client-kubelet.crt/.key from its server at every start and may replace these files".into());
+        }
         // Key first: until the certificate is switched too the kubelet would hold a mismatched pair,
         // so the two renames sit next to each other; a crash between them is rolled back (see README).
         let cert_mode = root.read(&c).map(|f| f.mode).unwrap_or(0o644) & 0o644;

@@ -182,3 +182,113 @@ fn contents_never_show_secrets() {
     let shown = format!("{:?} {}", plan, plan.describe(&r).iter().map(|p| p.to_string()).collect::<String>());
     assert!(!shown.contains("BEGIN"), "{shown}");
 }
+
+mod client_plans {
+    use super::super::*;
+    use crate::root::NodeRoot;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    fn cred(server: Option<&str>) -> NewCredential {
+        NewCredential {
+            cert_pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into(),
+            key_pem: zeroize::Zeroizing::new("-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n".into()),
+            ca_pem: Some("-----BEGIN CERTIFICATE-----\nCCCC\n-----END CERTIFICATE-----\n".into()),
+            server: server.map(String::from),
+        }
+    }
+
+    fn now() -> time::OffsetDateTime {
+        time::macros::datetime!(2026-11-25 10:00:00 UTC)
+    }
+
+    fn kubeconfig(user: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\n    certificate-authority: /etc/kubernetes/pki/ca.crt\n\
+             users:\n- name: u\n  user:\n{user}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        )
+    }
+
+    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, NodeRoot) {
+        let d = tempfile::tempdir().unwrap();
+        for (p, body) in files {
+            let host = d.path().join(p.trim_start_matches('/'));
+            fs::create_dir_all(host.parent().unwrap()).unwrap();
+            fs::write(host, body).unwrap();
+        }
+        let r = NodeRoot::new(d.path()).unwrap();
+        (d, r)
+    }
+
+    #[test]
+    fn the_kubelet_layout_swaps_the_link_and_keeps_the_kubeconfig() {
+        let kc = kubeconfig("    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem");
+        let (d, r) = tree(&[("/etc/kubernetes/kubelet.conf", &kc), ("/var/lib/kubelet/pki/kubelet-client-2026-01-01-00-00-00.pem", "old")]);
+        symlink("/var/lib/kubelet/pki/kubelet-client-2026-01-01-00-00-00.pem", d.path().join("var/lib/kubelet/pki/kubelet-client-current.pem")).unwrap();
+        let ci = plan_client_install(&r, "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/pki", &cred(None), now(), "t").unwrap();
+        assert!(!ci.kubeconfig_rewritten);
+        assert_eq!(
+            ci.style,
+            InstallStyle::KubeletRotating {
+                pem: "/var/lib/kubelet/pki/kubelet-client-2026-11-25-10-00-00.pem".into(),
+                link: "/var/lib/kubelet/pki/kubelet-client-current.pem".into()
+            }
+        );
+        assert_eq!(ci.plan.steps.len(), 2);
+        // Cert then key, in one 0600 file, as the kubelet writes it.
+        match &ci.plan.steps[0] {
+            Step::Write { contents, mode, .. } => {
+                let text = String::from_utf8_lossy(contents.bytes()).into_owned();
+                assert!(text.find("CERTIFICATE").unwrap() < text.find("PRIVATE KEY").unwrap());
+                assert_eq!(*mode, 0o600);
+                assert!(contents.is_secret());
+            }
+            s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn an_embedded_kubeconfig_is_rewritten_to_the_link_keeping_its_cluster() {
+        let kc = kubeconfig("    client-certificate-data: QUFBQQ==\n    client-key-data: QkJCQg==");
+        let (_d, r) = tree(&[("/etc/kubernetes/kubelet.conf", &kc)]);
+        let ci = plan_client_install(&r, "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/pki", &cred(None), now(), "t").unwrap();
+        assert!(ci.kubeconfig_rewritten);
+        let Step::Write { contents, .. } = &ci.plan.steps[2] else { panic!() };
+        let new = kubecert_config::Kubeconfig::parse(contents.bytes()).unwrap();
+        let res = new.resolve(None).unwrap();
+        assert_eq!(res.user.client_certificate.as_deref(), Some("/var/lib/kubelet/pki/kubelet-client-current.pem"));
+        assert_eq!(res.user.client_key.as_deref(), Some("/var/lib/kubelet/pki/kubelet-client-current.pem"));
+        assert!(res.user.client_key_data.is_none());
+        assert_eq!(res.cluster.server.as_deref(), Some("https://10.0.0.1:6443"));
+        assert_eq!(res.cluster.certificate_authority.as_deref(), Some("/etc/kubernetes/pki/ca.crt"));
+    }
+
+    #[test]
+    fn separate_files_are_replaced_in_place_key_first() {
+        for (cert, key) in [
+            ("/etc/kubernetes/ssl/worker.pem", "/etc/kubernetes/ssl/worker-key.pem"),
+            ("/var/lib/rancher/k3s/agent/client-kubelet.crt", "/var/lib/rancher/k3s/agent/client-kubelet.key"),
+        ] {
+            let kc = kubeconfig(&format!("    client-certificate: {cert}\n    client-key: {key}"));
+            let (_d, r) = tree(&[("/etc/kubernetes/k.yaml", &kc), (cert, "old"), (key, "old")]);
+            let ci = plan_client_install(&r, "/etc/kubernetes/k.yaml", "/var/lib/kubelet/pki", &cred(None), now(), "t").unwrap();
+            assert_eq!(ci.style, InstallStyle::SeparateFiles { cert: cert.into(), key: key.into() });
+            let paths: Vec<&str> = ci.plan.steps.iter().map(|s| s.node_path()).collect();
+            assert_eq!(paths, [key, cert]);
+            assert_eq!(ci.notes.iter().any(|n| n.contains("k3s/rke2")), cert.contains("rancher"), "{:?}", ci.notes);
+        }
+    }
+
+    #[test]
+    fn no_kubeconfig_needs_a_server_and_a_ca() {
+        let (_d, r) = tree(&[]);
+        let e = plan_client_install(&r, "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/pki", &cred(None), now(), "t").unwrap_err();
+        assert!(e.to_string().contains("--server"), "{e}");
+        let ci = plan_client_install(&r, "/etc/kubernetes/kubelet.conf", "/var/lib/kubelet/pki", &cred(Some("https://10.0.0.9:6443")), now(), "t").unwrap();
+        assert!(ci.kubeconfig_rewritten);
+        let Step::Write { contents, .. } = &ci.plan.steps[2] else { panic!() };
+        let new = kubecert_config::Kubeconfig::parse(contents.bytes()).unwrap();
+        assert_eq!(new.resolve(None).unwrap().cluster.server.as_deref(), Some("https://10.0.0.9:6443"));
+        assert!(new.resolve(None).unwrap().cluster.certificate_authority_data.is_some());
+    }
+}
