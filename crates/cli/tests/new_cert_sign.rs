@@ -239,3 +239,31 @@ fn assert_accepted(c: &Cluster, bundle: &Path, node: &str, ca: &Path, what: &str
     let (ok, out) = whoami(c, bundle, node);
     assert!(ok && out.contains(&format!("system:node:{node}")), "{what}: separate cert/key refused: {out}");
 }
+
+/// `--serving` issues a serving certificate with the node's names and IPs, accepted by openssl as
+/// a TLS server certificate from the cluster CA (and refused as one for another name).
+#[test]
+fn sign_serving_bundle_has_the_node_names() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_name("sv");
+    let out = dir.path().join("b");
+    let o = kubecert(&[
+        "sign", "--node", &node, "--serving", "--san", &node, "--san", "10.1.2.3", "--ca-cert", &c.ca_cert().display().to_string(),
+        "--ca-key", &c.ca_key().display().to_string(), "--out-dir", &out.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let crt = out.join(format!("{node}-serving.crt")).display().to_string();
+    let ca = c.ca_cert().display().to_string();
+    let (ok, said) = sh("openssl", &["verify", "-CAfile", &ca, "-purpose", "sslserver", "-verify_hostname", &node, &crt]);
+    assert!(ok, "{said}");
+    let (ok, said) = sh("openssl", &["verify", "-CAfile", &ca, "-purpose", "sslserver", "-verify_ip", "10.1.2.3", &crt]);
+    assert!(ok, "{said}");
+    let (ok, said) = sh("openssl", &["verify", "-CAfile", &ca, "-purpose", "sslserver", "-verify_hostname", "other-node", &crt]);
+    assert!(!ok, "a serving certificate for another name verified: {said}");
+    // The client certificate is not a server certificate.
+    let (ok, said) = sh("openssl", &["verify", "-CAfile", &ca, "-purpose", "sslserver", &out.join(format!("{node}.crt")).display().to_string()]);
+    assert!(!ok, "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(out.join(format!("{node}-serving.key"))).unwrap().permissions().mode() & 0o777, 0o600);
+}
