@@ -73,6 +73,8 @@ pub const CODES: &[CodeDoc] = &[
         explanation: "Within the warning window. The self-signed kubelet.crt is never renewed by the kubelet." },
     CodeDoc { code: "key-permissions-too-open", severity: Warning, title: "A private key is readable by group or others",
         explanation: "Private keys must be 0600. The kubelet writes its own with 0600; a wider mode means someone copied them by hand." },
+    CodeDoc { code: "foreign-credential-on-disk", severity: Warning, title: "Another node's key and certificate are on this node",
+        explanation: "A kubelet-client-*.pem in the cert dir names another node: left over from copying that node's files (field report 004), even after this node got its own credential. Whoever reads this disk can act as that node. Delete it once this node works." },
     CodeDoc { code: "stale-bootstrap-key", severity: Info, title: "A bootstrap that never finished left kubelet-client.key.tmp",
         explanation: "The kubelet keeps the key of a pending bootstrap CSR in kubelet-client.key.tmp and reuses it after a restart; it deletes it on success. Its presence means a TLS bootstrap started and did not complete (CSR not approved or not signed)." },
     CodeDoc { code: "node-name-unknown", severity: Warning, title: "The node's name could not be determined",

@@ -102,6 +102,9 @@ pub struct CertDir {
     pub current: Option<Result<CertSource, Problem>>,
     /// Names of `kubelet-client-<stamp>.pem` files.
     pub rotated: Vec<String>,
+    /// Node names found in the CNs of those files (file name, node name), for spotting credentials
+    /// of other nodes left on disk.
+    pub rotated_identities: Vec<(String, String)>,
     /// `kubelet-client.key.tmp` is present (a bootstrap that never finished).
     pub stale_bootstrap_key: bool,
     /// Private key files in the directory with their modes.
@@ -261,6 +264,10 @@ fn read_cert_dir(root: &NodeRoot, dir: &str) -> CertDir {
         }
         if name.starts_with("kubelet-client-") && name.ends_with(".pem") && name != "kubelet-client-current.pem" && name != "kubelet-client-updated.pem" {
             cd.rotated.push(name.clone());
+            let cn = root.read(&p).ok().and_then(|f| kubecert_pki::load_bundle(&f.bytes).ok()).and_then(|b| b.certificates.first().and_then(|c| c.info().common_names.first().cloned()));
+            if let Some(node) = cn.as_deref().and_then(kubecert_pki::node_name_from_common_name) {
+                cd.rotated_identities.push((name.clone(), node.to_string()));
+            }
         }
         let looks_like_key = name.ends_with(".key") || name.ends_with("-key.pem") || name.ends_with(".key.tmp") || (name.starts_with("kubelet-") && name.ends_with(".pem"));
         if looks_like_key {

@@ -52,6 +52,14 @@ fn field_report_004_copied_certificate_from_another_node() {
 }
 
 #[test]
+fn another_nodes_credential_left_on_disk_after_a_repair() {
+    let t = NodeTree::kubeadm("n2");
+    let (c, k) = t.ca.client_pem(&node_common_name("n1"), Some(NODES_GROUP), now() - Duration::days(1), now() + Duration::days(300));
+    t.write("/var/lib/kubelet/pki/kubelet-client-2026-11-01-00-00-00.pem", &format!("{c}{k}"), 0o600);
+    assert_eq!(t.codes(), ["foreign-credential-on-disk"]);
+}
+
+#[test]
 fn missing_key_and_cert_dangling_link() {
     let t = NodeTree::kubeadm("w2");
     for f in std::fs::read_dir(t.host("/var/lib/kubelet/pki")).unwrap() {
