@@ -80,6 +80,18 @@ impl Drop for ForeignKubelet {
     }
 }
 
+/// Kills the child if the test fails before stopping it.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn node<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["nodes"].as_array().unwrap().iter().find(|n| n["name"] == name).unwrap_or_else(|| panic!("node {name} not in the scan: {report:#}"))
 }
@@ -258,21 +270,23 @@ fn approve_watch_approves_as_a_controller_and_stops_on_sigterm() {
     make_node(c, &n, &[("InternalIP", "127.0.0.1"), ("Hostname", &n)], 10250, "True");
     let me = node_identity(c, &n);
     let (good, steal) = (format!("{n}-good"), format!("{n}-steal"));
-    let child = Command::new(env!("CARGO_BIN_EXE_kubecert"))
-        .args(["approve", "--watch", "--interval", "1", &good, &steal, "--kubeconfig"])
-        .arg(c.kubeconfig())
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut guard = KillOnDrop(Some(
+        Command::new(env!("CARGO_BIN_EXE_kubecert"))
+            .args(["approve", "--watch", "--interval", "1", &good, &steal, "--kubeconfig"])
+            .arg(c.kubeconfig())
+            .env_remove("KUBECONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     // Filed while the controller runs.
     file_csr(c, Some(&me.kubeconfig), &good, SERVING, &format!("system:node:{n}"), &[&n], &["127.0.0.1"], &["digital signature", "server auth"]);
     file_another_nodes_client_csr(c, &me, &n, &steal, &format!("{n}-other"), &["digital signature", "client auth"]);
     wait_for(Duration::from_secs(30), "the controller to approve the serving CSR", || csr_state(c, &good).0.contains(&"Approved".to_string()).then_some(()));
     std::thread::sleep(Duration::from_secs(2)); // at least one more round over the other CSR
-    let (ok, _) = (Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success(), ());
-    assert!(ok);
+    let child = guard.0.take().unwrap();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);

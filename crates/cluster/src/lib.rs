@@ -10,6 +10,7 @@
 //! - [`kubelet_tls`]: a kubelet's serving chain read over TLS without trusting it;
 //! - [`scan`]: the whole cluster's certificate health (nodes, kubelets, CSRs, tokens, RBAC, clock).
 //! - [`approve`]: a policy-checked approver for kubelet client and serving CSRs.
+//! - [`exporter`]: Prometheus metrics of one node over HTTP, and the in-cluster client it uses.
 //!
 //! Functions take their client and inputs as arguments, return what they found or did, and print
 //! nothing: the CLI renders.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod csr;
 pub mod discovery;
 mod error;
+pub mod exporter;
 pub mod jws;
 pub mod kubelet_tls;
 pub mod rbac;

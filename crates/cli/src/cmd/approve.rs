@@ -34,6 +34,9 @@ pub struct Args {
     /// Serving CSRs: IP SANs in these ranges are allowed besides the Node's addresses (CIDR, comma-separated or repeated).
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     allowed_ip_ranges: Vec<String>,
+    /// Use the Pod's service account (the Deployment in deploy/approver.yaml) instead of a kubeconfig (takes precedence over --kubeconfig/$KUBECONFIG).
+    #[arg(long)]
+    in_cluster: bool,
     /// Serving CSRs: the longest expirationSeconds allowed, in days.
     #[arg(long, default_value_t = 367)]
     max_expiration_days: u32,
@@ -54,7 +57,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let policy = Policy { max_expiration_seconds: i64::from(args.max_expiration_days) * 86400, allowed_dns: args.allowed_dns.as_deref().map(approve::dns_pattern).transpose()?, allowed_ips };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("start the async runtime")?;
     rt.block_on(async {
-        let admin = admin(global).await?;
+        let admin = if args.in_cluster {
+            let client = kubecert_cluster::exporter::in_cluster_client()?;
+            AdminClient { client, server: "in-cluster".into(), ca_der: Vec::new(), source: "service account".into() }
+        } else {
+            admin(global).await?
+        };
         if !args.watch {
             let lines = round(&admin, &policy, &args.names, args.dry_run).await?;
             if !render::structured(global.output, &lines)? {

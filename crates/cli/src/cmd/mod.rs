@@ -9,6 +9,7 @@ mod csr;
 mod discover;
 mod doctor;
 mod explain;
+mod exporter;
 mod install_common;
 pub(crate) mod node_args;
 mod rbac;
@@ -53,6 +54,8 @@ pub enum Command {
     Scan(scan::Args),
     /// Approve pending kubelet CSRs that pass the policy (client and serving); --watch runs as a controller.
     Approve(approve::Args),
+    /// Serve Prometheus metrics (/metrics, /healthz) for this node's certificates; runs as a DaemonSet (deploy/).
+    Exporter(exporter::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Print kubecert's man page (roff), or write one page per command with --out-dir.
@@ -76,6 +79,7 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Repair(a) => repair::run(a, global),
         Command::Scan(a) => scan::run(a, global),
         Command::Approve(a) => approve::run(a, global),
+        Command::Exporter(a) => exporter::run(a, global),
         Command::Completions(a) => completions::run_completions(a, global),
         Command::Man(a) => completions::run_man(a, global),
     }
