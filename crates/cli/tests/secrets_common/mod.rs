@@ -138,7 +138,7 @@ pub fn kubecert(args: &[&str], env: &[(&str, &str)]) -> Run {
 pub fn assert_no_leak(run: &Run, secrets: &[Secret], allowed_on_stdout: &[&str]) {
     let mut stdout = run.stdout.clone();
     for a in allowed_on_stdout {
-        assert!(stdout.contains(a), "kubecert {:?}: the requested secret is not on stdout", run.args);
+        assert!(stdout.contains(a), "kubecert {}: the requested secret is not on stdout", shown_args(&run.args, secrets));
         stdout = stdout.replacen(a, "<requested>", 1);
     }
     let mut leaks = Vec::new();
@@ -151,18 +151,27 @@ pub fn assert_no_leak(run: &Run, secrets: &[Secret], allowed_on_stdout: &[&str])
     }
     assert!(
         leaks.is_empty(),
-        "kubecert {:?} (exit {}) printed secret material:\n  {}\n(output withheld: it holds the secret)",
-        run.args,
+        "kubecert {} (exit {}) printed secret material:\n  {}\n(output withheld: it holds the secret)",
+        shown_args(&run.args, secrets),
         run.code,
         leaks.join("\n  ")
     );
+}
+
+/// The arguments for a message, with any secret given on the command line (e.g. `--token`) masked.
+pub fn shown_args(args: &[String], secrets: &[Secret]) -> String {
+    let mut shown = format!("{args:?}");
+    for n in secrets.iter().flat_map(|s| &s.needles) {
+        shown = shown.replace(n.as_str(), "<secret>");
+    }
+    shown
 }
 
 /// Runs `kubecert ARGS`, checks the exit code is one of `codes`, and that nothing leaked.
 pub fn run_clean(args: &[&str], env: &[(&str, &str)], codes: &[i32], secrets: &[Secret]) -> Run {
     let r = kubecert(args, env);
     assert_no_leak(&r, secrets, &[]);
-    assert!(codes.contains(&r.code), "kubecert {args:?}: exit {} (want one of {codes:?})\n--- stdout\n{}\n--- stderr\n{}", r.code, r.stdout, r.stderr);
+    assert!(codes.contains(&r.code), "kubecert {}: exit {} (want one of {codes:?})\n--- stdout\n{}\n--- stderr\n{}", shown_args(&r.args, secrets), r.code, r.stdout, r.stderr);
     r
 }
 
