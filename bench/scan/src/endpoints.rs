@@ -85,14 +85,44 @@ fn credential(ca: &CertificateAuthority, node: &str, kind: Kind, now: OffsetDate
 pub async fn start(n: usize, prefix: &str, ca: &CertificateAuthority) -> anyhow::Result<Vec<Endpoint>> {
     let now = OffsetDateTime::now_utc();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // Certificates first, on both cores (the CA signs thousands of leaves).
+    type Cred = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+    let mut creds: Vec<Option<Cred>> = Vec::with_capacity(n);
+    let make = |range: std::ops::Range<usize>| -> anyhow::Result<Vec<Option<Cred>>> {
+        range
+            .map(|i| match kind_of(i) {
+                Kind::Refused | Kind::Silent => Ok(None),
+                k => credential(ca, &format!("{prefix}-{i:05}"), k, now).map(Some),
+            })
+            .collect()
+    };
+    let make = &make;
+    let half = n / 2;
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let first = s.spawn(move || make(0..half));
+        let second = make(half..n)?;
+        creds.extend(first.join().map_err(|_| anyhow::anyhow!("certificate thread panicked"))??);
+        creds.extend(second);
+        Ok(())
+    })?;
     let mut out = Vec::with_capacity(n);
-    for i in 0..n {
+    let mut held = Vec::new();
+    for (i, cred) in creds.into_iter().enumerate() {
         let node = format!("{prefix}-{i:05}");
         let kind = kind_of(i);
+        if kind == Kind::Refused {
+            // Bound but never listening: connections are refused, and no later bind can reuse the port.
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(([127, 0, 0, 1], 0).into())?;
+            let port = socket.local_addr()?.port();
+            held.push(socket);
+            out.push(Endpoint { node, port, kind });
+            continue;
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.context("bind 127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         match kind {
-            Kind::Refused => drop(listener), // nobody listens there any more
+            Kind::Refused => unreachable!("handled above"),
             Kind::Silent => {
                 tokio::spawn(async move {
                     let mut held = Vec::new();
@@ -102,7 +132,7 @@ pub async fn start(n: usize, prefix: &str, ca: &CertificateAuthority) -> anyhow:
                 });
             }
             _ => {
-                let (chain, key) = credential(ca, &node, kind, now)?;
+                let (chain, key) = cred.context("no certificate made")?;
                 let config = rustls::ServerConfig::builder_with_provider(provider.clone())
                     .with_safe_default_protocol_versions()?
                     .with_no_client_auth()
@@ -113,6 +143,8 @@ pub async fn start(n: usize, prefix: &str, ca: &CertificateAuthority) -> anyhow:
         }
         out.push(Endpoint { node, port, kind });
     }
+    // The refusing sockets live as long as the process.
+    std::mem::forget(held);
     Ok(out)
 }
 

@@ -100,6 +100,11 @@ fn main() -> anyhow::Result<()> {
                 if matches { "yes".to_string() } else { format!("NO: {s}") }
             );
         }
+        if std::env::var_os("BENCH_HOLD").is_some() {
+            // For profiling by hand: keep serving (and the Nodes) until interrupted.
+            eprintln!("bench: holding the endpoints and Nodes; Ctrl-C to clean up");
+            tokio::signal::ctrl_c().await?;
+        }
         nodes::delete_all(&client).await?;
         anyhow::Ok(())
     })

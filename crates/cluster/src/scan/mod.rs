@@ -294,16 +294,27 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
     }
 
     let total = rows.len();
+    tracing::info!("scan: {total} nodes listed after {:?}", start.elapsed());
     let prober = Prober::new(opts.timeout);
+    let cas = std::sync::Arc::new(cas);
+    let shared_opts = std::sync::Arc::new(opts.clone());
     let mut reports = Vec::with_capacity(total);
     {
-        let mut stream = futures::stream::iter(rows).map(|row| probe_node(row, &prober, &cas, opts, now)).buffer_unordered(opts.concurrency.max(1));
+        // Each probe is a task of its own, so a multi-threaded runtime spreads the handshakes
+        // over its workers; at most `concurrency` are in flight.
+        let mut stream = futures::stream::iter(rows)
+            .map(|row| {
+                let (prober, cas, opts) = (prober.clone(), std::sync::Arc::clone(&cas), std::sync::Arc::clone(&shared_opts));
+                tokio::spawn(async move { probe_node(row, &prober, &cas, &opts, now).await })
+            })
+            .buffer_unordered(opts.concurrency.max(1));
         progress(0, total);
         while let Some(r) = stream.next().await {
-            reports.push(r);
+            reports.push(r.expect("a probe task panicked"));
             progress(reports.len(), total);
         }
     }
+    tracing::info!("scan: kubelets probed after {:?}", start.elapsed());
     reports.sort_by(|a, b| a.name.cmp(&b.name));
 
     let csr_list = csrs::list(client, now).await.map_err(|e| err("csrs", e.to_string())).unwrap_or_default();
@@ -320,6 +331,7 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
         }
     };
     let rbac = rbac::check(client).await.map_err(|e| err("rbac", e.to_string())).unwrap_or_default();
+    tracing::info!("scan: CSRs, tokens and RBAC read after {:?}", start.elapsed());
 
     let mut report = Report { server: admin.server.clone(), time: now, summary: Summary::default(), problems: Vec::new(), nodes: reports, csrs: csr_list, tokens, rbac, clock, errors };
     report.summary = summarize(&report, opts.warn_within);
