@@ -298,3 +298,37 @@ fn approve_watch_approves_as_a_controller_and_stops_on_sigterm() {
     }
     kubectl_ok(c, &["delete", "node", &n]);
 }
+
+#[test]
+fn approve_in_cluster_with_the_deploy_service_account_has_exactly_the_rights_it_needs() {
+    let c = Cluster::shared();
+    let deploy = kubecert_testbed_harness::repo_root().join("deploy");
+    kubectl_ok(c, &["apply", "-f", &deploy.join("namespace.yaml").display().to_string()]);
+    kubectl_ok(c, &["apply", "-f", &deploy.join("approver.yaml").display().to_string(), "--dry-run=server"]);
+    // The RBAC objects for real (the Deployment needs Pods, which the testbed does not run).
+    let (ok, out) = kubectl_stdin(c, None, &["apply", "-l", "app.kubernetes.io/name=kubecert-approver"], &std::fs::read_to_string(deploy.join("approver.yaml")).unwrap().split("\n---\n").filter(|d| !d.contains("kind: Deployment")).collect::<Vec<_>>().join("\n---\n"));
+    assert!(ok, "{out}");
+    let sa = "system:serviceaccount:kubecert-system:kubecert-approver";
+    for denied in [["get", "secrets"], ["delete", "certificatesigningrequests"], ["update", "nodes"], ["create", "certificatesigningrequests"]] {
+        assert_eq!(c.kubectl(&["auth", "can-i", denied[0], denied[1], "--as", sa, "-A"]).1.trim(), "no", "the approver may {denied:?}");
+    }
+
+    let n = unique_name("fleet-inca");
+    make_node(c, &n, &[("InternalIP", "127.0.0.1"), ("Hostname", &n)], 10250, "True");
+    let me = node_identity(c, &n);
+    let (good, bad) = (format!("{n}-good"), format!("{n}-bad"));
+    file_csr(c, Some(&me.kubeconfig), &good, SERVING, &format!("system:node:{n}"), &[&n], &["127.0.0.1"], &["digital signature", "server auth"]);
+    file_csr(c, Some(&me.kubeconfig), &bad, SERVING, &format!("system:node:{n}"), &["evil.example.com"], &[], &["digital signature", "server auth"]);
+    let (mut cmd, _dir) = in_cluster_command(c, "kubecert-system/kubecert-approver", &["approve", "--in-cluster", "-o", "json", &good, &bad]);
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(decision(&v, &good)["outcome"], "approved", "{v:#}");
+    assert_eq!(decision(&v, &bad)["verdict"], "skip");
+    wait_for(Duration::from_secs(30), "the serving certificate", || csr_state(c, &good).1.then_some(()));
+    assert_eq!(csr_state(c, &bad), (vec![], false));
+    for name in [&good, &bad] {
+        kubectl_ok(c, &["delete", "csr", name]);
+    }
+    kubectl_ok(c, &["delete", "node", &n]);
+}

@@ -333,6 +333,7 @@ mod tests {
     use k8s_openapi::api::certificates::v1::{CertificateSigningRequestSpec, CertificateSigningRequestStatus};
     use kubecert_pki::{KeyType, PrivateKey, RequestSubject, build_csr};
 
+    #[allow(clippy::too_many_arguments)]
     fn csr(signer: &str, cn: &str, org: Option<&str>, dns: &[&str], ips: &[&str], requestor: &str, groups: &[&str], usages: &[&str]) -> CertificateSigningRequest {
         let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
         let subject = RequestSubject {

@@ -35,7 +35,7 @@ fn collect_files(args: &NodeArgs, warn_within: time::Duration) -> anyhow::Result
     let (root, ov) = args.open()?;
     let now = time::OffsetDateTime::now_utc();
     let snap = snapshot::take(&root, &ov);
-    let settings = Settings { warn_within, now, ..Settings::default() };
+    let settings = Settings { warn_within, now };
     let findings = rules::diagnose(&snap, &settings).into_iter().map(|f| FindingSample { code: f.code.to_string(), severity: f.severity.to_string() }).collect();
     let report = expiration::report(&root, &snap, now);
     let certs = report

@@ -71,7 +71,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             if bar && (done == total || last.elapsed().as_millis() >= 100) {
                 last = std::time::Instant::now();
                 let width = 30;
-                let filled = if total == 0 { width } else { done * width / total };
+                let filled = (done * width).checked_div(total).unwrap_or(width);
                 eprint!("\rscanning kubelets [{}{}] {done}/{total}", "#".repeat(filled), "-".repeat(width - filled));
                 if done == total {
                     eprint!("\r{}\r", " ".repeat(60));

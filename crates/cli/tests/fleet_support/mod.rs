@@ -89,12 +89,14 @@ pub fn node_identity(c: &Cluster, node: &str) -> NodeIdentity {
 }
 
 /// Files a CSR named `name` for `cn` (O=system:nodes) with these SANs, as `who` (None: admin).
+#[allow(clippy::too_many_arguments)]
 pub fn file_csr(c: &Cluster, who: Option<&Path>, name: &str, signer: &str, cn: &str, dns: &[&str], ips: &[&str], usages: &[&str]) {
     let (ok, out) = try_file_csr(c, who, &[], name, signer, cn, dns, ips, usages);
     assert!(ok, "create CSR {name}: {out}");
 }
 
 /// As `file_csr`, with extra kubectl flags (e.g. `--as USER`), returning (success, output).
+#[allow(clippy::too_many_arguments)]
 pub fn try_file_csr(c: &Cluster, who: Option<&Path>, flags: &[&str], name: &str, signer: &str, cn: &str, dns: &[&str], ips: &[&str], usages: &[&str]) -> (bool, String) {
     let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
     let subject = RequestSubject {
@@ -132,4 +134,27 @@ pub fn make_node(c: &Cluster, name: &str, addresses: &[(&str, &str)], port: u16,
         "conditions": [{"type": "Ready", "status": ready, "reason": "KubecertTest", "message": "set by the fleet test", "lastHeartbeatTime": now, "lastTransitionTime": now}],
     }});
     kubectl_ok(c, &["patch", "node", name, "--subresource=status", "--type=merge", "-p", &patch.to_string()]);
+}
+
+/// `kubecert ARGS` run as a Pod would run it: `KUBERNETES_SERVICE_HOST`/`_PORT` set and the
+/// service account's token, CA and namespace files at `/var/run/secrets/kubernetes.io/serviceaccount`
+/// (a tmpfs on /run in a private mount namespace, so nothing leaks to the host). `token_for` is a
+/// ServiceAccount as `namespace/name`. Returns the command (not started) and the temp dir to keep.
+pub fn in_cluster_command(c: &Cluster, token_for: &str, args: &[&str]) -> (Command, tempfile::TempDir) {
+    let (ns, sa) = token_for.split_once('/').unwrap();
+    let token = kubectl_ok(c, &["create", "token", sa, "-n", ns, "--duration", "10m"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), token.trim()).unwrap();
+    std::fs::copy(c.ca_cert(), dir.path().join("ca.crt")).unwrap();
+    std::fs::write(dir.path().join("namespace"), ns).unwrap();
+    let hostport = c.server().trim_start_matches("https://").to_string();
+    let (host, port) = hostport.rsplit_once(':').unwrap();
+    let script = format!(
+        "mount --make-rprivate / && mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && cp {d}/token {d}/ca.crt {d}/namespace /run/secrets/kubernetes.io/serviceaccount/ && exec \"$@\"",
+        d = dir.path().display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "sh", "-c", &script, "sh", env!("CARGO_BIN_EXE_kubecert")]).args(args);
+    cmd.env_remove("KUBECONFIG").env("KUBERNETES_SERVICE_HOST", host).env("KUBERNETES_SERVICE_PORT", port).env("NO_COLOR", "1");
+    (cmd, dir)
 }

@@ -93,6 +93,6 @@ pub async fn list(client: &kube::Client, now: OffsetDateTime) -> Result<Vec<CsrE
             })
         })
         .collect();
-    out.sort_by(|a, b| b.age_seconds.cmp(&a.age_seconds));
+    out.sort_by_key(|c| std::cmp::Reverse(c.age_seconds));
     Ok(out)
 }
