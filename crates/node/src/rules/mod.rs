@@ -106,7 +106,7 @@ pub(crate) fn new_credential_fix(snap: &Snapshot) -> Vec<String> {
     vec![
         format!("On the node: `kubecert repair --node-name {node}` picks the least invasive repair the available credentials allow."),
         format!("With a bootstrap token (make one where admin credentials are: `kubecert token create`): `kubecert discover --token <id.secret> --server {server} --ca-cert-hash {pin} --install`, then `systemctl restart kubelet`."),
-        format!("Where a cluster-admin kubeconfig is: `kubecert bootstrap-config --node {node} -o bootstrap-kubelet.conf`, copy it to the node, `kubecert bootstrap-config --install` moves the old credential aside with a backup."),
+        format!("Where a cluster-admin kubeconfig is: `kubecert bootstrap-config --node {node} --out bootstrap-kubelet.conf`, copy it to the node, `kubecert bootstrap-config --install` moves the old credential aside with a backup."),
         format!("Where the cluster CA key is: `kubecert sign --node {node} --ca-cert ca.crt --ca-key ca.key --install --root <node root>`."),
     ]
 }
