@@ -2,7 +2,8 @@
 # Benchmark of `kubecert scan` (issue 6): N simulated kubelets (real TLS servers on 127.0.0.1 in
 # one process, distinct certificates: 60% cluster-signed, 20% self-signed, 10% expired, 5% refused,
 # 5% silent) with real Node objects in a private test cluster pointing at them; `kubecert scan`
-# timed under /usr/bin/time -v (wall time, peak RSS), beside a plain sequential
+# timed under /usr/bin/time -v (wall time, CPU, peak RSS; BENCH_RUNS runs per N, default 3, median
+# reported), beside a plain sequential
 # `openssl s_client` loop over the first 200 of the same endpoints (extrapolated to N).
 #   bench/scan.sh [N...]        (default: 100 1000 5000)
 set -euo pipefail

@@ -58,6 +58,30 @@ impl ServerCertVerifier for InspectAnyChain {
     }
 }
 
+/// aws-lc-rs with the cheapest handshake a kubelet accepts. The probe sends nothing and only
+/// reads a public certificate, so there is no secret for post-quantum key exchange to protect:
+/// the first key share is X25519 alone instead of the default X25519MLKEM768 hybrid (still offered
+/// last, so a server that insists on it asks again with a HelloRetryRequest), and
+/// AES-128-GCM/SHA-256 first, which is what Go's TLS server (the kubelet) prefers anyway.
+fn probe_provider() -> CryptoProvider {
+    use rustls::crypto::aws_lc_rs::{cipher_suite, default_provider, kx_group};
+    CryptoProvider {
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1, kx_group::X25519MLKEM768],
+        cipher_suites: vec![
+            cipher_suite::TLS13_AES_128_GCM_SHA256,
+            cipher_suite::TLS13_AES_256_GCM_SHA384,
+            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        ..default_provider()
+    }
+}
+
 /// A reusable prober (one TLS configuration shared by every connection).
 #[derive(Clone)]
 pub struct Prober {
@@ -74,7 +98,7 @@ impl std::fmt::Debug for Prober {
 impl Prober {
     /// A prober whose connect and handshake each must finish within `timeout`.
     pub fn new(timeout: Duration) -> Prober {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(probe_provider());
         let verifier = Arc::new(InspectAnyChain { algorithms: provider.signature_verification_algorithms });
         let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider) as Arc<CryptoProvider>)
             .with_safe_default_protocol_versions()
@@ -106,5 +130,51 @@ impl Prober {
         // Close without waiting for the peer: the answer is already in hand.
         drop(tls);
         if chain.is_empty() { Err(ProbeError::NoCertificate) } else { Ok(chain) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubecert_pki::{KeyType, PrivateKey, self_signed_ca};
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    use time::OffsetDateTime;
+
+    /// A one-shot TLS server on 127.0.0.1 limited to `versions` and `groups`, serving a fresh self-signed certificate.
+    async fn server(versions: &[&'static rustls::SupportedProtocolVersion], groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup>) -> (SocketAddr, Vec<u8>) {
+        let now = OffsetDateTime::now_utc();
+        let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let cert = self_signed_ca(&key, "n1", now - time::Duration::hours(1), now + time::Duration::days(1)).unwrap();
+        let provider = CryptoProvider { kx_groups: groups, ..rustls::crypto::aws_lc_rs::default_provider() };
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![CertificateDer::from(cert.der().to_vec())], PrivateKeyDer::from_pem_slice(key.to_pem().as_bytes()).unwrap())
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio::spawn(async move {
+            if let Ok((s, _)) = listener.accept().await {
+                let _ = acceptor.accept(s).await;
+            }
+        });
+        (addr, cert.der().to_vec())
+    }
+
+    /// The X25519-first key exchange still reaches servers that insist on P-256 or on the
+    /// post-quantum hybrid (a HelloRetryRequest each), and servers that speak only TLS 1.2.
+    #[tokio::test]
+    async fn reads_the_chain_from_p256_only_hybrid_only_and_tls12_only_servers() {
+        use rustls::crypto::aws_lc_rs::kx_group;
+        let prober = Prober::new(Duration::from_secs(5));
+        let (addr, der) = server(&[&rustls::version::TLS13], vec![kx_group::SECP256R1]).await;
+        assert_eq!(prober.chain(addr).await.unwrap(), vec![der]);
+        let (addr, der) = server(&[&rustls::version::TLS12], vec![kx_group::X25519]).await;
+        assert_eq!(prober.chain(addr).await.unwrap(), vec![der]);
+        let (addr, der) = server(&[&rustls::version::TLS13], vec![kx_group::X25519MLKEM768]).await;
+        assert_eq!(prober.chain(addr).await.unwrap(), vec![der]);
     }
 }

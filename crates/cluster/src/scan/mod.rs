@@ -278,47 +278,62 @@ pub fn callout_for(node: &str, ready: Readiness, serving: &Serving) -> Option<Ca
     })
 }
 
-/// Scans the cluster. `progress(done, total)` is called as kubelets answer.
+/// Scans the cluster. `progress(done, total)` is called as kubelets answer (`total` is the API
+/// server's count of Nodes, known from the first page of the list).
+///
+/// Everything that waits on the network overlaps: the Node list is read page by page on a task
+/// of its own and each page's kubelets are probed as soon as it arrives, while the CSRs, tokens
+/// and RBAC objects are read alongside the probes.
 pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl FnMut(usize, usize)) -> Result<Report, ScanError> {
     let start = std::time::Instant::now();
     let client = &admin.client;
     let now = OffsetDateTime::now_utc();
-    let mut errors = Vec::new();
-    let mut err = |section: &'static str, e: String| errors.push(SectionError { section, error: e });
+    let (pages, lister) = nodes::list_in_background(client);
+    let (clock, (cas, ca_err)) = futures::join!(clock::measure(client), cluster_cas(admin));
 
-    let clock = clock::measure(client).await.map_err(|e| err("clock", e.to_string())).ok();
-    let rows = nodes::list(client).await?;
-    let (cas, ca_err) = cluster_cas(admin).await;
-    if let Some(e) = ca_err {
-        err("cluster-ca", e);
-    }
-
-    let total = rows.len();
-    tracing::info!("scan: {total} nodes listed after {:?}", start.elapsed());
     let prober = Prober::new(opts.timeout);
     let cas = std::sync::Arc::new(cas);
     let shared_opts = std::sync::Arc::new(opts.clone());
-    let mut reports = Vec::with_capacity(total);
-    {
+    let total = std::cell::Cell::new(0usize);
+    let probes = async {
         // Each probe is a task of its own, so a multi-threaded runtime spreads the handshakes
         // over its workers; at most `concurrency` are in flight.
-        let mut stream = futures::stream::iter(rows)
+        let mut stream = pages
+            .map(|page| {
+                total.set(total.get().max(page.total_estimate));
+                futures::stream::iter(page.rows)
+            })
+            .flatten()
             .map(|row| {
                 let (prober, cas, opts) = (prober.clone(), std::sync::Arc::clone(&cas), std::sync::Arc::clone(&shared_opts));
                 tokio::spawn(async move { probe_node(row, &prober, &cas, &opts, now).await })
             })
             .buffer_unordered(opts.concurrency.max(1));
-        progress(0, total);
+        let mut reports = Vec::new();
         while let Some(r) = stream.next().await {
             reports.push(r.expect("a probe task panicked"));
-            progress(reports.len(), total);
+            progress(reports.len(), total.get().max(reports.len()));
         }
-    }
-    tracing::info!("scan: kubelets probed after {:?}", start.elapsed());
+        tracing::info!("scan: {} kubelets probed after {:?}", reports.len(), start.elapsed());
+        reports
+    };
+    let others = async {
+        let read = futures::join!(csrs::list(client, now), token::list(client), rbac::check(client));
+        tracing::info!("scan: CSRs, tokens and RBAC read after {:?}", start.elapsed());
+        read
+    };
+    let (mut reports, (csr_list, tokens, rbac)) = futures::join!(probes, others);
+    lister.await.expect("the Node list task panicked")?;
     reports.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let csr_list = csrs::list(client, now).await.map_err(|e| err("csrs", e.to_string())).unwrap_or_default();
-    let tokens: Vec<TokenRow> = match token::list(client).await {
+    let mut errors = Vec::new();
+    let mut err = |section: &'static str, e: String| errors.push(SectionError { section, error: e });
+    let clock = clock.map_err(|e| err("clock", e.to_string())).ok();
+    if let Some(e) = ca_err {
+        err("cluster-ca", e);
+    }
+    let csr_list = csr_list.map_err(|e| err("csrs", e.to_string())).unwrap_or_default();
+    let tokens: Vec<TokenRow> = match tokens {
         Ok((good, bad)) => {
             for b in bad {
                 err("tokens", b.to_string());
@@ -330,8 +345,7 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
             Vec::new()
         }
     };
-    let rbac = rbac::check(client).await.map_err(|e| err("rbac", e.to_string())).unwrap_or_default();
-    tracing::info!("scan: CSRs, tokens and RBAC read after {:?}", start.elapsed());
+    let rbac = rbac.map_err(|e| err("rbac", e.to_string())).unwrap_or_default();
 
     let mut report = Report { server: admin.server.clone(), time: now, summary: Summary::default(), problems: Vec::new(), nodes: reports, csrs: csr_list, tokens, rbac, clock, errors };
     report.summary = summarize(&report, opts.warn_within);

@@ -1,6 +1,8 @@
 //! The Nodes, read a page at a time (500 per request) and reduced at once to what the scan
-//! needs, so that thousands of Node objects are never all held in memory.
+//! needs, so that thousands of Node objects are never all held in memory; the scan takes the
+//! pages as they arrive.
 
+use futures::channel::mpsc;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
@@ -78,22 +80,54 @@ pub fn row(n: &Node) -> NodeRow {
     NodeRow { name: n.metadata.name.clone().unwrap_or_default(), ready, heartbeat, addresses, port: u16::try_from(port).unwrap_or(0) }
 }
 
-/// Lists every Node as rows, `PAGE` at a time.
-pub async fn list(client: &kube::Client) -> Result<Vec<NodeRow>, ApiError> {
+/// One page of Nodes, reduced.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The rows of this page.
+    pub rows: Vec<NodeRow>,
+    /// Nodes listed so far plus the API server's `remainingItemCount` (its estimate of the total).
+    pub total_estimate: usize,
+}
+
+/// Reads the Nodes page by page, calling `each` with every page as it arrives.
+async fn for_each_page(client: &kube::Client, mut each: impl FnMut(Page) -> bool) -> Result<(), ApiError> {
     let api: Api<Node> = Api::all(client.clone());
-    let mut out = Vec::new();
     let mut token: Option<String> = None;
+    let mut seen = 0usize;
     loop {
         let mut lp = ListParams::default().limit(PAGE);
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
         let page = api.list(&lp).await.ctx(|| "list Nodes".to_string())?;
-        out.extend(page.items.iter().map(row));
+        let rows: Vec<NodeRow> = page.items.iter().map(row).collect();
+        seen += rows.len();
+        let remaining = page.metadata.remaining_item_count.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
         token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if token.is_none() {
-            break;
+        if !each(Page { rows, total_estimate: seen + remaining }) || token.is_none() {
+            return Ok(());
         }
     }
+}
+
+/// Lists every Node as rows, `PAGE` at a time.
+pub async fn list(client: &kube::Client) -> Result<Vec<NodeRow>, ApiError> {
+    let mut out = Vec::new();
+    for_each_page(client, |p| {
+        out.extend(p.rows);
+        true
+    })
+    .await?;
     Ok(out)
+}
+
+/// Lists the Nodes on a task of its own, handing over each page as it arrives, so work on the
+/// first Nodes starts while the API server sends the rest. (Rows are small: all of them are
+/// kept by the scan anyway, so the channel needs no bound.) The task's result says whether the
+/// whole list was read; it stops early when the receiver is dropped.
+pub fn list_in_background(client: &kube::Client) -> (mpsc::UnboundedReceiver<Page>, tokio::task::JoinHandle<Result<(), ApiError>>) {
+    let (tx, rx) = mpsc::unbounded::<Page>();
+    let client = client.clone();
+    let task = tokio::spawn(async move { for_each_page(&client, |p| tx.unbounded_send(p).is_ok()).await });
+    (rx, task)
 }
