@@ -4,10 +4,11 @@
 //! `openssl s_client` loop over a sample of the same endpoints, and checks that the scan's counts
 //! match what was served. Run by `bench/scan.sh` (which starts and stops a private test cluster).
 //!
-//!   kubecert-scan-bench KUBECERT_BIN N...    (env: KUBECONFIG, TESTBED_CA_CERT, TESTBED_CA_KEY)
+//!   kubecert-scan-bench KUBECERT_BIN N...    (env: KUBECONFIG, TESTBED_CA_CERT, TESTBED_CA_KEY, TESTBED_DIR)
 
 mod endpoints;
 mod nodes;
+mod settle;
 
 use anyhow::Context as _;
 use endpoints::Kind;
@@ -63,6 +64,7 @@ fn main() -> anyhow::Result<()> {
     let kubeconfig = std::env::var("KUBECONFIG").context("KUBECONFIG (the test cluster's admin.conf)")?;
     let ca_cert = std::fs::read(std::env::var("TESTBED_CA_CERT").context("TESTBED_CA_CERT")?)?;
     let ca_key = std::fs::read(std::env::var("TESTBED_CA_KEY").context("TESTBED_CA_KEY")?)?;
+    let testbed_dir = std::env::var("TESTBED_DIR").context("TESTBED_DIR")?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
@@ -83,6 +85,8 @@ fn main() -> anyhow::Result<()> {
             nodes::create(&client, &eps[made..n], 64).await?;
             eprintln!("bench: Nodes {made}..{n} created in {:.1}s", t.elapsed().as_secs_f64());
             made = n;
+            let (waited, load) = settle::wait(std::path::Path::new(&testbed_dir), std::time::Duration::from_secs(120)).await?;
+            eprintln!("bench: control plane settled after {:.0}s (load {load:.2} cores)", waited.as_secs_f64());
             // The scan runs as its own process; this one keeps serving the endpoints meanwhile.
             let (b, kc) = (bin.clone(), kubeconfig.clone());
             let _warm = tokio::task::spawn_blocking(move || scan(&b, &kc)).await??; // warm the API server's caches
