@@ -3,7 +3,7 @@
 //! when asked and allowed, waits for the signer with a progress line, checks what came back
 //! (subject, key, chain to the CA the API server trusts), and writes a bundle or installs it.
 
-use super::install_common::{apply_plan, finish, print_report, refuse, run_install, verify_pair, InstallArgs, InstallReport, Refused};
+use super::install_common::{apply_plan, finish, print_report, refuse, run_install, verify_pair, Destination, InstallReport, Refused};
 use super::node_args::parse_duration;
 use super::sign::{print_bundle, rfc3339, split_sans, write_bundle};
 use super::token::{admin, runtime};
@@ -17,7 +17,6 @@ use kubecert_pki::{
 };
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -63,17 +62,8 @@ pub struct Args {
     /// Keep the CSR object when kubecert gives up (default: delete it).
     #[arg(long)]
     pub(super) keep_csr: bool,
-    /// Write the bundle (certificate, key 0600, CA, kubelet kubeconfig) into this new or empty directory.
-    #[arg(long = "out-dir", value_name = "DIR")]
-    pub(super) out_dir: Option<PathBuf>,
-    /// Install on the node under --root, in the layout it uses (backups first; see `kubecert backups`).
-    #[arg(long)]
-    pub(super) install: bool,
-    /// Check permissions and show what would happen; create nothing, change nothing.
-    #[arg(long)]
-    pub(super) dry_run: bool,
     #[command(flatten)]
-    pub(super) target: InstallArgs,
+    pub(super) dest: Destination,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,10 +100,10 @@ pub(super) fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if signer == Signer::KubeletClient && !args.sans.is_empty() {
         return refuse("--san is for --signer serving: the client signer refuses certificates with names");
     }
-    let target = if args.install { Some(args.target.open()?) } else { None };
+    let target = if args.dest.install { Some(args.dest.target.open()?) } else { None };
     let mut notes = Vec::new();
     if let Some(t) = &target
-        && let Some(n) = t.check_node_name(&args.node, args.target.allow_name_mismatch)?
+        && let Some(n) = t.check_node_name(&args.node, args.dest.target.allow_name_mismatch)?
     {
         notes.push(n);
     }
@@ -145,7 +135,7 @@ pub(super) fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let how = approval_plan(&perms, args.approve, &user, signer);
     let text = !matches!(global.output, crate::global::Output::Json | crate::global::Output::Yaml);
 
-    if args.dry_run {
+    if args.dest.dry_run {
         if text {
             println!("{} nothing will be created or changed.", render::paint(render::colour(), "1;33", "dry run:"));
             println!("would create a CSR for {} (signer {}, usages {}) as {user}", subject.common_name, signer.name(), report.usages.join(", "));
@@ -251,9 +241,9 @@ pub(super) fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     report.certificate = Some(info.clone());
 
     let ca_pem = ca.to_pem();
-    if let Some(dir) = &args.out_dir {
+    if let Some(dir) = &args.dest.out_dir {
         let (client, serving) = if signer == Signer::KubeletClient { (Some(&key), None) } else { (None, Some((&key, &cert))) };
-        let server = args.target.server.clone().or_else(|| Some(admin.server.clone()));
+        let server = args.dest.target.server.clone().or_else(|| Some(admin.server.clone()));
         report.bundle = write_bundle(dir, &args.node, &cert, client, serving, &ca_pem, server.as_deref(), false)?;
     } else if let Some(t) = &target {
         report.install = Some(install_issued(t, &args, signer, &pem, &key, &admin, notes, cert.der(), false)?);
@@ -315,18 +305,18 @@ fn install_issued(
                 cert_pem: cert_pem.to_string(),
                 key_pem: key.to_pem(),
                 ca_pem,
-                server: args.target.server.clone().or_else(|| Some(admin.server.clone())),
+                server: args.dest.target.server.clone().or_else(|| Some(admin.server.clone())),
             };
             let mut ci = t.plan_client(&cred, &label)?;
             ci.notes.extend(notes);
-            run_install(t, &args.target, ci, InstallPlan::new(""), expected_der, dry_run)
+            run_install(t, &args.dest.target, ci, InstallPlan::new(""), expected_der, dry_run)
         }
         Signer::KubeletServing => {
             let now = OffsetDateTime::now_utc();
             let (plan, style) = plan_serving_install(&t.root, &t.setup, cert_pem, &key.to_pem(), now, InstallPlan::new(label))?;
             let st = style.clone();
             let verify = move |root: &kubecert_node::NodeRoot| verify_pair(root, &st, expected_der);
-            apply_plan(t, &args.target, plan, style, None, notes, &verify, dry_run)
+            apply_plan(t, &args.dest.target, plan, style, None, notes, &verify, dry_run)
         }
     }
 }

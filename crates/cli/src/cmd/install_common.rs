@@ -55,6 +55,31 @@ pub struct InstallArgs {
     pub allow_name_mismatch: bool,
 }
 
+/// Where a command that issues a kubelet credential puts it (`sign`, `csr`): a bundle directory or
+/// the node itself, and whether to only show the plan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Destination {
+    /// Write the bundle (certificate, key 0600, CA, kubelet kubeconfig) into this new or empty directory.
+    #[arg(long = "out-dir", value_name = "DIR")]
+    pub out_dir: Option<std::path::PathBuf>,
+    /// Install on the node under --root, in the layout it uses (backups first; see `kubecert backups`).
+    #[arg(long)]
+    pub install: bool,
+    /// Show what would be done (for `csr`: after checking the permissions); create nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The node and how to install on it.
+    #[command(flatten)]
+    pub target: InstallArgs,
+}
+
+impl Destination {
+    /// Installed on the node under `target` (no bundle), the way `repair` does it.
+    pub fn install_on(target: InstallArgs, dry_run: bool) -> Destination {
+        Destination { out_dir: None, install: true, dry_run, target }
+    }
+}
+
 /// The node, opened and discovered.
 pub struct Target {
     /// Its root.

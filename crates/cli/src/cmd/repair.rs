@@ -9,7 +9,7 @@
 //!
 //! It shows the plan, then applies it after confirmation (or `--yes`); `--dry-run` stops at the plan.
 
-use super::install_common::{finish, refuse, InstallArgs, Target};
+use super::install_common::{finish, refuse, Destination, InstallArgs, Target};
 use super::node_args::NodeArgs;
 use crate::global::{Global, Output};
 use crate::render;
@@ -156,10 +156,7 @@ fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 valid_for: None,
                 sans: Vec::new(),
                 keep_csr: false,
-                out_dir: None,
-                install: true,
-                dry_run,
-                target: install_args.clone(),
+                dest: Destination::install_on(install_args.clone(), dry_run),
             };
             super::csr::request(mk(true), &g)?;
             if !confirm(&args)? {
@@ -178,10 +175,7 @@ fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 serving: false,
                 sans: Vec::new(),
                 csr: None,
-                out_dir: None,
-                install: true,
-                dry_run,
-                target: install_args.clone(),
+                dest: Destination::install_on(install_args.clone(), dry_run),
             };
             super::sign::sign(mk(true), global)?;
             if !confirm(&args)? {

@@ -3,7 +3,7 @@
 //! kube-controller-manager signer issues, and either writes a bundle to copy to the node or
 //! installs it on the node under `--root`.
 
-use super::install_common::{finish, print_report, refuse, run_install, InstallArgs, InstallReport, Refused};
+use super::install_common::{finish, print_report, refuse, run_install, Destination, InstallReport, Refused};
 use super::node_args::parse_duration;
 use crate::global::Global;
 use crate::render;
@@ -55,17 +55,8 @@ pub struct Args {
     /// Sign this PEM CSR, made elsewhere (its subject must be a node identity), instead of making a key.
     #[arg(long, value_name = "FILE", conflicts_with = "install")]
     pub(super) csr: Option<PathBuf>,
-    /// Write the bundle (certificate, key 0600, CA, kubelet kubeconfig) into this new or empty directory.
-    #[arg(long = "out-dir", value_name = "DIR")]
-    pub(super) out_dir: Option<PathBuf>,
-    /// Install on the node under --root, in the layout it uses (backups first; see `kubecert backups`).
-    #[arg(long)]
-    pub(super) install: bool,
-    /// Show what would be written; change nothing.
-    #[arg(long)]
-    pub(super) dry_run: bool,
     #[command(flatten)]
-    pub(super) target: InstallArgs,
+    pub(super) dest: Destination,
 }
 
 /// What was issued.
@@ -94,7 +85,7 @@ fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 
 pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
-    if args.csr.is_none() && args.out_dir.is_none() && !args.install {
+    if args.csr.is_none() && args.dest.out_dir.is_none() && !args.dest.install {
         return refuse("say where the new key goes: --out-dir DIR (a bundle to copy to the node) or --install (on the node under --root)");
     }
     let ca_pem = read(&args.ca_cert, "CA certificate")?;
@@ -119,10 +110,10 @@ pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     };
     validate_node_name(&node).map_err(Refused)?;
 
-    let target = if args.install { Some(args.target.open()?) } else { None };
+    let target = if args.dest.install { Some(args.dest.target.open()?) } else { None };
     let mut notes = Vec::new();
     if let Some(t) = &target
-        && let Some(n) = t.check_node_name(&node, args.target.allow_name_mismatch)?
+        && let Some(n) = t.check_node_name(&node, args.dest.target.allow_name_mismatch)?
     {
         notes.push(n);
     }
@@ -167,16 +158,16 @@ pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         install: None,
     };
 
-    if let Some(dir) = &args.out_dir {
+    if let Some(dir) = &args.dest.out_dir {
         let serving = serving.as_ref().map(|(k, s)| (k, &s.certificate));
-        issued.bundle = write_bundle(dir, &node, &signed.certificate, key.as_ref(), serving, &ca_cert_pem, args.target.server.as_deref(), args.dry_run)?;
+        issued.bundle = write_bundle(dir, &node, &signed.certificate, key.as_ref(), serving, &ca_cert_pem, args.dest.target.server.as_deref(), args.dest.dry_run)?;
     } else if let Some(t) = &target {
         let key = key.as_ref().expect("--install never comes with --csr");
         let cred = NewCredential {
             cert_pem: signed.certificate.to_pem(),
             key_pem: key.to_pem(),
             ca_pem: Some(ca_cert_pem.clone()),
-            server: args.target.server.clone(),
+            server: args.dest.target.server.clone(),
         };
         let label = format!("sign --node {node}{}", if serving.is_some() { " --serving" } else { "" });
         let mut ci = t.plan_client(&cred, &label)?;
@@ -185,7 +176,7 @@ pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             Some((k, s)) => plan_serving_install(&t.root, &t.setup, &s.certificate.to_pem(), &k.to_pem(), now, InstallPlan::new(""))?.0,
             None => InstallPlan::new(""),
         };
-        issued.install = Some(run_install(t, &args.target, ci, extra, signed.certificate.der(), args.dry_run)?);
+        issued.install = Some(run_install(t, &args.dest.target, ci, extra, signed.certificate.der(), args.dest.dry_run)?);
     } else {
         // --csr without --out-dir: the certificate alone goes to stdout.
         if !render::structured(global.output, &issued)? {
@@ -195,7 +186,7 @@ pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
 
     if !render::structured(global.output, &issued)? {
-        print_text(&issued, args.dry_run, global);
+        print_text(&issued, args.dest.dry_run, global);
     }
     let doctor_errors = issued.install.as_ref().and_then(|i| i.doctor.as_ref()).map_or(0, |d| d.errors);
     Ok(if doctor_errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
