@@ -123,12 +123,11 @@ fn load_kubeconfig_cert(root: &NodeRoot, path: &str) -> Result<Option<Certificat
     };
     let k = Kubeconfig::parse(&f.bytes).map_err(|e| e.to_string())?;
     let r = k.resolve(None).map_err(|e| e.to_string())?;
-    if let Some(data) = &r.user.client_certificate_data {
-        return kubecert_pki::load_bundle_base64(data).map_err(|e| e.to_string())?.certificates.into_iter().next().map(Some).ok_or("no certificate in client-certificate-data".into());
-    }
-    match &r.user.client_certificate {
-        Some(p) => load_file(root, &crate::root::relative_to(path, p)),
-        None => Err("the current user has no client certificate".into()),
+    match crate::snapshot::client_cert(root, path, r.user) {
+        Ok(source) => Ok(source.chain.into_iter().next()),
+        // A kubeconfig that names a certificate file that is not there: like an absent file.
+        Err((_, p)) if p.is_missing() => Ok(None),
+        Err((_, p)) => Err(p.to_string()),
     }
 }
 

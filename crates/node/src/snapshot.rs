@@ -185,11 +185,7 @@ fn view(root: &NodeRoot, path: &str, config: Kubeconfig) -> Result<KubeconfigVie
     };
     let u = r.user;
     let client = if u.client_certificate.is_some() || u.client_certificate_data.is_some() || u.client_key.is_some() || u.client_key_data.is_some() {
-        let cert = match (&u.client_certificate_data, &u.client_certificate) {
-            (Some(data), _) => embedded(path, "client-certificate-data", data),
-            (None, Some(file)) => cert_file(root, &relative_to(path, file)),
-            (None, None) => Err((path.to_string(), Problem::Invalid("the user has a key but no client certificate".into()))),
-        };
+        let cert = client_cert(root, path, u);
         let (key, key_mode) = match (&u.client_key_data, &u.client_key) {
             (Some(data), _) => {
                 let origin = format!("{path}#client-key-data");
@@ -210,6 +206,16 @@ fn view(root: &NodeRoot, path: &str, config: Kubeconfig) -> Result<KubeconfigVie
     };
     let token_id = u.token.as_ref().and_then(|t| t.expose().split_once('.').map(|(id, _)| id.to_string()));
     Ok(KubeconfigView { server, ca, client, has_token: u.token.is_some(), token_id, config })
+}
+
+/// The client certificate of a kubeconfig's user (the kubeconfig at node path `path`): embedded
+/// data, or a file relative to the kubeconfig.
+pub(crate) fn client_cert(root: &NodeRoot, path: &str, u: &kubecert_config::User) -> Result<CertSource, (String, Problem)> {
+    match (&u.client_certificate_data, &u.client_certificate) {
+        (Some(data), _) => embedded(path, "client-certificate-data", data),
+        (None, Some(file)) => cert_file(root, &relative_to(path, file)),
+        (None, None) => Err((path.to_string(), Problem::Invalid("the user has no client certificate".into()))),
+    }
 }
 
 fn key_from(bundle: Result<kubecert_pki::Bundle, PkiError>, origin: &str) -> Result<(String, PrivateKey), (String, Problem)> {
