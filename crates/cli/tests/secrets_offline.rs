@@ -194,9 +194,9 @@ fn the_check_catches_a_printed_key_and_token() {
     }
     let t = token_secret("t", &f.token);
     let run = Run { args: vec![], code: 0, stdout: format!("{}\n", f.token), stderr: String::new() };
-    assert!(std::panic::catch_unwind(|| assert_no_leak(&run, &[t.clone()], &[])).is_err(), "a printed token was not caught");
+    assert!(std::panic::catch_unwind(|| assert_no_leak(&run, std::slice::from_ref(&t), &[])).is_err(), "a printed token was not caught");
     // ...unless the user asked for it, once, on stdout.
-    assert_no_leak(&run, &[t.clone()], &[&f.token]);
+    assert_no_leak(&run, std::slice::from_ref(&t), &[&f.token]);
     let twice = Run { args: vec![], code: 0, stdout: format!("{0}\n{0}\n", f.token), stderr: String::new() };
     assert!(std::panic::catch_unwind(|| assert_no_leak(&twice, &[t], &[&f.token])).is_err(), "a second copy was not caught");
 }

@@ -166,12 +166,11 @@ pub fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         let a = args[i].as_str();
         if let Some(v) = a.strip_prefix(&eq) {
             found = Some(v);
-        } else if a == long {
-            if let Some(v) = args.get(i + 1) {
+        } else if a == long
+            && let Some(v) = args.get(i + 1) {
                 found = Some(v.as_str());
                 i += 1;
             }
-        }
         i += 1;
     }
     found

@@ -110,7 +110,7 @@ fn row(name: &str, path: &str, cert: Result<Option<Certificate>, String>, ca_nam
 fn load_file(root: &NodeRoot, path: &str) -> Result<Option<Certificate>, String> {
     match root.read(path) {
         Ok(f) => kubecert_pki::load_certificates(&f.bytes).map(|mut c| Some(c.remove(0))).map_err(|e| e.to_string()),
-        Err(e) if matches!(e, crate::root::ReadError::NotFound { .. }) => Ok(None),
+        Err(crate::root::ReadError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -211,12 +211,11 @@ pub fn scan_dir(dir: &std::path::Path, now: OffsetDateTime) -> Vec<CertExpiratio
                 continue;
             }
             let Ok(bytes) = std::fs::read(&p) else { continue };
-            if let Ok(b) = kubecert_pki::load_bundle(&bytes) {
-                if let Some(c) = b.certificates.first() {
+            if let Ok(b) = kubecert_pki::load_bundle(&bytes)
+                && let Some(c) = b.certificates.first() {
                     let ca = c.info().issuer_common_name.clone().unwrap_or_default();
                     out.push(row(&name, &name, Ok(Some(c.clone())), &ca, now, false));
                 }
-            }
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

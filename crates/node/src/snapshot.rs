@@ -276,14 +276,12 @@ fn read_cert_dir(root: &NodeRoot, dir: &str) -> CertDir {
             }
         }
         let looks_like_key = name.ends_with(".key") || name.ends_with("-key.pem") || name.ends_with(".key.tmp") || (name.starts_with("kubelet-") && name.ends_with(".pem"));
-        if looks_like_key {
-            if let Ok(m) = std::fs::symlink_metadata(root.host_path(&p)) {
-                if m.is_file() {
+        if looks_like_key
+            && let Ok(m) = std::fs::symlink_metadata(root.host_path(&p))
+                && m.is_file() {
                     use std::os::unix::fs::PermissionsExt;
                     cd.key_files.push((p, m.permissions().mode() & 0o7777));
                 }
-            }
-        }
     }
     cd
 }

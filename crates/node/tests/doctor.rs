@@ -73,7 +73,8 @@ fn missing_key_and_cert_dangling_link() {
 
 #[test]
 fn each_client_cert_problem_has_its_code() {
-    let cases: Vec<(&str, Box<dyn Fn(&NodeTree)>, Vec<&str>)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&NodeTree)>, Vec<&'static str>);
+    let cases: Vec<Case> = vec![
         ("not yet valid", Box::new(|t: &NodeTree| {
             let (c, k) = t.ca.client_pem(&node_common_name(&t.name), Some(NODES_GROUP), now() + Duration::days(2), now() + Duration::days(300));
             t.install_client(&c, &k, "x");

@@ -93,11 +93,10 @@ impl PrivateKey {
                 return Ok(Self::from_key_pair(&kp));
             }
         }
-        if label == "PRIVATE KEY" || label == "DER" {
-            if let Some(alg) = pkcs8_algorithm(der) {
+        if (label == "PRIVATE KEY" || label == "DER")
+            && let Some(alg) = pkcs8_algorithm(der) {
                 return Err(PkiError::UnsupportedKey(alg));
             }
-        }
         if label == "DER" {
             return Err(PkiError::NotPemOrDer);
         }

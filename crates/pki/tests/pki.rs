@@ -190,7 +190,7 @@ fn malformed_input_never_panics() {
     let cert = sign_for_key(&ca, &key, &node_profile("n1"), now()).unwrap().certificate;
     let pem = cert.to_pem();
     for cut in [10, pem.len() / 2, pem.len() - 30] {
-        assert!(load_bundle(pem[..cut].as_bytes()).is_err());
+        assert!(load_bundle(&pem.as_bytes()[..cut]).is_err());
     }
     let mut der = cert.der().to_vec();
     for i in (0..der.len()).step_by(7) {

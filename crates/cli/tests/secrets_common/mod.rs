@@ -83,11 +83,10 @@ pub fn tree_key_secrets(dir: &Path) -> Vec<Secret> {
             let meta = std::fs::symlink_metadata(&p).unwrap();
             if meta.is_dir() {
                 stack.push(p);
-            } else if meta.is_file() {
-                if let Ok(text) = std::fs::read_to_string(&p) {
+            } else if meta.is_file()
+                && let Ok(text) = std::fs::read_to_string(&p) {
                     out.extend(key_secrets(&p.display().to_string(), &text));
                 }
-            }
         }
     }
     out

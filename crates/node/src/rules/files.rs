@@ -32,15 +32,12 @@ fn foreign_credentials(snap: &Snapshot) -> Vec<Finding> {
 
 fn permissions(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
     let mut keys: Vec<(String, u32)> = snap.cert_dir.key_files.clone();
-    if let Ok(view) = &snap.kubeconfig.outcome {
-        if let Some(c) = &view.client {
-            if let (Ok((path, _)), Some(mode)) = (&c.key, c.key_mode) {
-                if !keys.iter().any(|(p, _)| p == path) {
+    if let Ok(view) = &snap.kubeconfig.outcome
+        && let Some(c) = &view.client
+            && let (Ok((path, _)), Some(mode)) = (&c.key, c.key_mode)
+                && !keys.iter().any(|(p, _)| p == path) {
                     keys.push((path.clone(), mode));
                 }
-            }
-        }
-    }
     keys.into_iter()
         .filter(|(_, mode)| mode & 0o077 != 0)
         .map(|(path, mode)| {

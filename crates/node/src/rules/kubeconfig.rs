@@ -28,8 +28,8 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
             out.push(f);
         }
     }
-    if let Some(c) = &snap.kubelet_config {
-        if let Err(p) = &c.outcome {
+    if let Some(c) = &snap.kubelet_config
+        && let Err(p) = &c.outcome {
             // An absent --config file is only a problem when the flags name it.
             let named_by_flags = snap.setup.args.iter().any(|a| a.starts_with("--config"));
             if !p.is_missing() || named_by_flags {
@@ -40,7 +40,6 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
                 );
             }
         }
-    }
     if snap.setup.node_name.is_none() {
         out.push(
             Finding::new("node-name-unknown", Severity::Warning, "the node's name is unknown, so identity checks were skipped")

@@ -47,7 +47,7 @@ pub const RULES: &[Rule] = &[
 /// Runs every rule; errors first, then warnings, then info (stable within a severity).
 pub fn diagnose(snap: &Snapshot, settings: &Settings) -> Vec<Finding> {
     let mut out: Vec<Finding> = RULES.iter().flat_map(|r| r(snap, settings)).collect();
-    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
 

@@ -34,9 +34,9 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
                 .fix(format!("Move it to {}/kubelet-client-<date>.pem and make kubelet-client-current.pem an absolute symlink to it (`kubecert repair` or `ln -sf`).", snap.setup.cert_dir)),
         );
     }
-    if let (Ok(view), Some(Ok(cur))) = (&snap.kubeconfig.outcome, &cd.current) {
-        if let Some(Ok(embedded)) = view.client.as_ref().map(|c| &c.cert) {
-            if embedded.embedded && cur.leaf().info().not_after > embedded.leaf().info().not_after {
+    if let (Ok(view), Some(Ok(cur))) = (&snap.kubeconfig.outcome, &cd.current)
+        && let Some(Ok(embedded)) = view.client.as_ref().map(|c| &c.cert)
+            && embedded.embedded && cur.leaf().info().not_after > embedded.leaf().info().not_after {
                 out.push(
                     Finding::new("kubeconfig-embedded-cert-stale", Severity::Warning, format!("{} embeds a certificate older than the rotated {current}", snap.kubeconfig.path))
                         .evidence(format!("embedded: valid until {}", date(embedded.leaf().info().not_after)))
@@ -44,7 +44,5 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
                         .fix(format!("Replace client-certificate-data/client-key-data in {} with `client-certificate: {current}` and `client-key: {current}`, then restart the kubelet.", snap.kubeconfig.path)),
                 );
             }
-        }
-    }
     out
 }

@@ -26,20 +26,19 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                 .fix("Every certificate it signed is unusable: rotate the cluster CA (kubeadm: 'Manual rotation of CA certificates'); this is not a node-local repair."),
         );
     }
-    if let Some(cert) = client_cert(snap) {
-        if let Err(why) = kubecert_pki::verify_signed_by(cert.leaf(), ca) {
+    if let Some(cert) = client_cert(snap)
+        && let Err(why) = kubecert_pki::verify_signed_by(cert.leaf(), ca) {
             let mut f = Finding::new("client-cert-untrusted", Severity::Error, format!("the client certificate is not signed by the cluster CA: {why}"))
                 .evidence(format!("{}: issuer {:?}", cert.origin, cert.leaf().info().issuer))
                 .evidence(format!("cluster CA {:?} ({})", ci.subject, ci.public_key_pin));
             f.fix.extend(new_credential_fix(snap));
             out.push(f);
         }
-    }
     // The CA the kubelet uses to check clients calling it, against the one it trusts for the API server.
     let others = [Some(&snap.cluster_ca), snap.client_ca_file.as_ref()];
     for other in others.into_iter().flatten() {
-        if let Ok(o) = &other.outcome {
-            if o.der() != ca.der() {
+        if let Ok(o) = &other.outcome
+            && o.der() != ca.der() {
                 out.push(
                     Finding::new("ca-mismatch", Severity::Warning, format!("{} is a different CA from the one {} trusts", other.path, snap.kubeconfig.path))
                         .evidence(format!("{}: {:?} {}", other.path, o.info().subject, o.info().public_key_pin))
@@ -47,7 +46,6 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                         .fix("After a CA rotation, update both to the current cluster CA (control plane: /etc/kubernetes/pki/ca.crt), then restart the kubelet."),
                 );
             }
-        }
     }
     out
 }
