@@ -16,6 +16,24 @@ fn sign_install(c: &Cluster, node: &str, root: &str) -> Vec<String> {
     ]
 }
 
+/// A node that joined the shared cluster and whose kubelet is stopped, with its tree as it was.
+struct Stopped {
+    node: String,
+    tree: std::path::PathBuf,
+    root: String,
+    original: Vec<(String, String)>,
+}
+
+fn joined_and_stopped(c: &Cluster, prefix: &str) -> Stopped {
+    let node = unique_name(prefix);
+    c.testbed(&["node", "join", &node]);
+    c.testbed(&["node", "stop", &node]);
+    let tree = c.node_root(&node);
+    let root = tree.display().to_string();
+    let original = snapshot(&tree);
+    Stopped { node, tree, root, original }
+}
+
 fn backups(root: &str) -> serde_json::Value {
     let o = kubecert(&["backups", "--root", root, "-o", "json"]);
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
@@ -24,12 +42,7 @@ fn backups(root: &str) -> serde_json::Value {
 #[test]
 fn install_rollback_and_redo() {
     let c = Cluster::shared();
-    let node = unique_name("rb");
-    c.testbed(&["node", "join", &node]);
-    c.testbed(&["node", "stop", &node]);
-    let tree = c.node_root(&node);
-    let root = tree.display().to_string();
-    let original = snapshot(&tree);
+    let Stopped { node, tree, root, original } = joined_and_stopped(c, "rb");
     let args = sign_install(c, &node, &root);
     let o = kubecert(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", text(&o));
@@ -70,12 +83,7 @@ fn install_rollback_and_redo() {
 #[test]
 fn a_second_install_while_one_runs_is_refused() {
     let c = Cluster::shared();
-    let node = unique_name("lk");
-    c.testbed(&["node", "join", &node]);
-    c.testbed(&["node", "stop", &node]);
-    let tree = c.node_root(&node);
-    let root = tree.display().to_string();
-    let original = snapshot(&tree);
+    let Stopped { node, tree, root, original } = joined_and_stopped(c, "lk");
     let args = sign_install(c, &node, &root);
     // The first install stops (alive, holding the lock) at its 6th file-system step: steps 1-4
     // make the backup store, where the lock file lives.
