@@ -4,7 +4,7 @@
 //! it (in-cluster config: service-account token, CA and namespace files at the fixed path, in a
 //! private mount namespace), reads its Node's Ready condition with deploy/'s least-privilege
 //! ServiceAccount. deploy/'s manifests are applied to the real API server (dry run for the
-//! workloads) and the PrometheusRule's alerts only use metrics the exporter emits.
+//! workloads) and the PrometheusRule's alerts parse as PromQL and only use metrics the exporter emits.
 
 mod fleet_support;
 
@@ -188,7 +188,7 @@ fn exporter_in_cluster_config_reads_the_node_with_the_deploy_service_account() {
 }
 
 #[test]
-fn prometheus_rules_use_only_metrics_the_exporter_emits() {
+fn prometheus_rules_parse_and_use_only_metrics_the_exporter_emits() {
     let text = std::fs::read_to_string(repo_root().join("deploy/monitoring.yaml")).unwrap();
     let emitted = ["kubecert_cert_expires_in_seconds", "kubecert_cert_not_after_seconds", "kubecert_findings_by_severity", "kubecert_findings", "kubecert_finding", "kubecert_cert_error", "kubecert_node_ready", "kubecert_apiserver_up"];
     let mut alerts = BTreeMap::new();
@@ -200,6 +200,9 @@ fn prometheus_rules_use_only_metrics_the_exporter_emits() {
         for g in v["spec"]["groups"].as_array().unwrap() {
             for r in g["rules"].as_array().unwrap() {
                 let expr = r["expr"].as_str().unwrap().to_string();
+                if let Err(e) = promql_parser::parser::parse(&expr) {
+                    panic!("alert {} is not valid PromQL: {e}\n{expr}", r["alert"]);
+                }
                 for word in expr.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).filter(|w| w.starts_with("kubecert_")) {
                     assert!(emitted.contains(&word), "alert {} uses {word}, which the exporter does not emit", r["alert"]);
                 }
