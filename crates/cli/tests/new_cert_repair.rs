@@ -56,6 +56,12 @@ fn repair_uses_the_nodes_bootstrap_kubeconfig_first() {
     assert!(said.contains("client-cert-identity-mismatch") && said.contains("chosen: the node's bootstrap kubeconfig"), "{said}");
     assert!(said.contains("move aside  /etc/kubernetes/kubelet.conf") && said.contains("pass --yes"), "{said}");
     assert_same_tree(&snapshot(&tree), &snap, "unconfirmed repair");
+    // systemd on this machine cannot restart the kubelet of a node tree: refused before anything.
+    let o = repair(home.path(), &["--root", &root, "--yes", "--restart-kubelet"]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(said.contains("--restart-kubelet works only with --root /"), "{said}");
+    assert_same_tree(&snapshot(&tree), &snap, "repair --restart-kubelet on a node tree");
 
     let o = repair(home.path(), &["--root", &root, "--yes"]);
     let said = text(&o);

@@ -235,6 +235,9 @@ impl InstallTarget {
     pub fn open(args: &InstallArgs) -> anyhow::Result<Self> {
         let (root, overrides) = args.node.open()?;
         let setup = kubecert_node::discover::discover(&root, &overrides);
+        if args.restart_kubelet {
+            super::install_common::check_can_restart_kubelet(&root)?;
+        }
         Ok(InstallTarget { target: Target { root, overrides, setup }, backup_dir: args.backup_dir.clone() })
     }
 
@@ -282,14 +285,7 @@ impl InstallTarget {
 
     /// `systemctl restart kubelet`, on this machine's own root only.
     pub fn restart_kubelet(&self) -> anyhow::Result<()> {
-        if !self.target.root.is_host() {
-            bail!("--restart-kubelet works only with --root / (the kubelet under {} is not this machine's)", self.target.root.dir().display());
-        }
-        let st = std::process::Command::new("systemctl").args(["restart", "kubelet"]).status().context("run systemctl restart kubelet")?;
-        if !st.success() {
-            bail!("systemctl restart kubelet failed ({st})");
-        }
-        eprintln!("kubelet restarted");
-        Ok(())
+        super::install_common::check_can_restart_kubelet(&self.target.root)?;
+        super::install_common::restart_kubelet()
     }
 }

@@ -55,6 +55,27 @@ pub struct InstallArgs {
     pub allow_name_mismatch: bool,
 }
 
+/// Refuses `--restart-kubelet` for a node tree that is not this machine's own root, before anything
+/// is changed: systemd here cannot restart the kubelet of a mounted disk.
+pub fn check_can_restart_kubelet(root: &kubecert_node::NodeRoot) -> anyhow::Result<()> {
+    if root.is_host() {
+        Ok(())
+    } else {
+        refuse(format!("--restart-kubelet works only with --root / (the kubelet under {} is not this machine's)", root.dir().display()))
+    }
+}
+
+/// `systemctl restart kubelet` on this machine (after [`check_can_restart_kubelet`]).
+pub fn restart_kubelet() -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let st = std::process::Command::new("systemctl").args(["restart", "kubelet"]).status().context("run systemctl restart kubelet")?;
+    if !st.success() {
+        anyhow::bail!("systemctl restart kubelet failed ({st}); the new credential is installed: restart the kubelet by hand");
+    }
+    eprintln!("kubelet restarted");
+    Ok(())
+}
+
 /// Where a command that issues a kubelet credential puts it (`sign`, `csr`): a bundle directory or
 /// the node itself, and whether to only show the plan.
 #[derive(Debug, Clone, clap::Args)]

@@ -9,7 +9,7 @@
 //!
 //! It shows the plan, then applies it after confirmation (or `--yes`); `--dry-run` stops at the plan.
 
-use super::install_common::{finish, refuse, Destination, InstallArgs, Target};
+use super::install_common::{check_can_restart_kubelet, finish, refuse, restart_kubelet, Destination, InstallArgs, Target};
 use super::node_args::NodeArgs;
 use crate::global::{Global, Output};
 use crate::render;
@@ -63,6 +63,9 @@ pub struct Args {
     /// Where backups of replaced files go (a node path).
     #[arg(long, value_name = "PATH", default_value = install::DEFAULT_BACKUP_ROOT)]
     backup_dir: String,
+    /// After a successful repair, restart the kubelet through systemd (only with --root /).
+    #[arg(long, conflicts_with = "dry_run")]
+    restart_kubelet: bool,
 }
 
 /// A way to repair, or why it is not available.
@@ -79,6 +82,9 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
 
 fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (root, overrides) = args.node.open()?;
+    if args.restart_kubelet {
+        check_can_restart_kubelet(&root)?;
+    }
     let setup = kubecert_node::discover::discover(&root, &overrides);
     let target = Target { root, overrides, setup };
     let d = kubecert_node::diagnose(&target.root, &target.overrides, &kubecert_node::Settings::default());
@@ -141,7 +147,12 @@ fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             let opts = ApplyOptions { backup_root: args.backup_dir.clone(), verify: None, rollback_of: None };
             let applied = install::apply(&target.root, &plan, &opts)?;
             println!("backup {} in {} (undo with `kubecert rollback --to {}`)", applied.backup_id, applied.backup_dir, applied.backup_id);
-            println!("now restart the kubelet (systemctl restart kubelet): it bootstraps with {file} and gets a certificate for {node}");
+            if args.restart_kubelet {
+                restart_kubelet()?;
+                println!("the kubelet bootstraps with {file} and gets a certificate for {node}");
+            } else {
+                println!("now restart the kubelet (systemctl restart kubelet, or run repair with --restart-kubelet): it bootstraps with {file} and gets a certificate for {node}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Path::Csr { kubeconfig, user, how } => {
@@ -162,7 +173,7 @@ fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             if !confirm(&args)? {
                 return not_applied(&args);
             }
-            super::csr::request(mk(false), &g)
+            restart_after(&args, super::csr::request(mk(false), &g)?)
         }
         Path::Sign { ca_cert, ca_key } => {
             println!("chosen: offline signing with the cluster CA {}.\n", ca_cert.display());
@@ -181,9 +192,17 @@ fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             if !confirm(&args)? {
                 return not_applied(&args);
             }
-            super::sign::sign(mk(false), global)
+            restart_after(&args, super::sign::sign(mk(false), global)?)
         }
     }
+}
+
+/// With `--restart-kubelet`, restarts the kubelet once the new credential is installed.
+fn restart_after(args: &Args, installed: ExitCode) -> anyhow::Result<ExitCode> {
+    if args.restart_kubelet && installed == ExitCode::SUCCESS {
+        restart_kubelet()?;
+    }
+    Ok(installed)
 }
 
 /// Tries the paths in order; records why each unavailable one was skipped.
