@@ -84,7 +84,7 @@ fn cluster_commands_never_print_keys_or_token_secrets() {
 
     // discover, as a node: success, then wrong pin, wrong secret, no pin.
     let hp = c.server().trim_start_matches("https://").to_string();
-    let pin = pin_of(c);
+    let pin = c.ca_pin();
     let none = [("KUBECONFIG", "/nonexistent")];
     run_clean(&["discover", "--server", &hp, "--token", &token, "--ca-cert-hash", &pin, "--out", &p("discovered.conf")], &none, &[0], &secrets);
     let wrong_pin = format!("sha256:{}", "0".repeat(64));
@@ -117,13 +117,3 @@ fn cluster_commands_never_print_keys_or_token_secrets() {
     }
 }
 
-/// The CA pin, computed by openssl (independently of kubecert).
-fn pin_of(c: &Cluster) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("openssl x509 -pubkey -noout -in '{}' | openssl pkey -pubin -outform der | sha256sum", c.ca_cert().display()))
-        .output()
-        .expect("openssl");
-    assert!(out.status.success());
-    format!("sha256:{}", String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap())
-}

@@ -150,12 +150,12 @@ fn discover_verifies_cluster_info_and_writes_the_bootstrap_kubeconfig() {
     let c = Cluster::shared();
     let r = kubecert(c, &["token", "create", "--print-join-command"]).expect(0, "join command");
     let line = r.stdout.trim().to_string();
-    assert!(line.starts_with("kubecert discover --server ") && line.contains(&format!("--ca-cert-hash {}", ca_pin(c))), "{line}");
+    assert!(line.starts_with("kubecert discover --server ") && line.contains(&format!("--ca-cert-hash {}", c.ca_pin())), "{line}");
     let token = line.split_whitespace().skip_while(|w| *w != "--token").nth(1).unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bootstrap-kubelet.conf");
     // Run it as a node would: no admin kubeconfig at all.
-    let r = kubecert_env(c, &["discover", "--server", &hostport(c), "--token", &token, "--ca-cert-hash", &ca_pin(c), "--out", f.to_str().unwrap()], &[("KUBECONFIG", "/nonexistent")]).expect(0, "discover");
+    let r = kubecert_env(c, &["discover", "--server", &hostport(c), "--token", &token, "--ca-cert-hash", &c.ca_pin(), "--out", f.to_str().unwrap()], &[("KUBECONFIG", "/nonexistent")]).expect(0, "discover");
     assert!(r.stderr.contains("matches the pin"), "{}", r.stderr);
     assert!(!r.stderr.contains(token.split_once('.').unwrap().1), "no secret on stderr");
     let got = assert_bootstrap_kubeconfig(c, &f);
@@ -170,7 +170,7 @@ fn discover_refuses_wrong_pin_wrong_secret_no_pin_and_unknown_token() {
     let f = dir.path().join("out.conf");
     let out = f.to_str().unwrap();
     let hp = hostport(c);
-    let pin = ca_pin(c);
+    let pin = c.ca_pin();
     let wrong_pin = format!("sha256:{}", "0".repeat(64));
     let r = kubecert(c, &["discover", "--server", &hp, "--token", &token, "--ca-cert-hash", &wrong_pin, "--out", out]).expect(2, "wrong pin");
     assert!(r.stderr.contains(&format!("public key {pin} not pinned")), "{}", r.stderr);
@@ -254,7 +254,7 @@ fn discover_refuses_a_tampered_cluster_info_and_a_server_without_the_pinned_ca()
     });
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("out.conf");
-    let pin = ca_pin(c);
+    let pin = c.ca_pin();
     let tamper = mitm(c, dir.path(), "tamper");
     let r = kubecert(c, &["discover", "--server", &format!("127.0.0.1:{}", tamper.port), "--token", &token, "--ca-cert-hash", &pin, "--out", f.to_str().unwrap()]).expect(2, "tampered");
     assert!(r.stderr.contains("failed to verify JWS signature") && r.stderr.contains("content was changed"), "{}", r.stderr);

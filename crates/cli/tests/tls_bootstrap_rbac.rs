@@ -81,6 +81,6 @@ fn missing_bootstrap_rbac_is_named_then_fixed_idempotently() {
     // Token discovery on a cluster without cluster-info says so.
     kubectl_ok(&c, &["delete", "configmap", "-n", "kube-public", "cluster-info"]);
     let token = kubecert(&c, &["token", "create"]).expect(0, "token").stdout.trim().to_string();
-    let r = kubecert(&c, &["discover", "--server", &hostport(&c), "--token", &token, "--ca-cert-hash", &ca_pin(&c)]).expect(2, "no cluster-info");
+    let r = kubecert(&c, &["discover", "--server", &hostport(&c), "--token", &token, "--ca-cert-hash", &c.ca_pin()]).expect(2, "no cluster-info");
     assert!(r.stderr.contains("the cluster has no kube-public/cluster-info ConfigMap"), "{}", r.stderr);
 }

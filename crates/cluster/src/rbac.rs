@@ -247,23 +247,20 @@ fn compare_binding(have_ref: &RoleRef, have: &Option<Vec<Subject>>, want_ref: &R
     if have_ref != want_ref {
         return (State::Conflict { detail: format!("it binds {}, not {}", ref_text(have_ref), ref_text(want_ref)) }, None);
     }
-    let lack = missing_subjects(want, have);
-    if lack.is_empty() {
-        return (State::Present, None);
-    }
-    let lacking = lack.iter().map(describe_subject).collect();
-    let mut all = have.clone().unwrap_or_default();
-    all.extend(lack);
-    (State::Incomplete { lacking }, Some(all))
+    completed(have, missing_subjects(want, have), describe_subject)
 }
 
 /// A role's rules compared with the expected ones: the state, and the rules to write if lacking.
 fn compare_rules(have: &Option<Vec<PolicyRule>>, want: &Option<Vec<PolicyRule>>) -> (State, Option<Vec<PolicyRule>>) {
-    let lack = missing_rules(want, have);
+    completed(have, missing_rules(want, have), describe_rule)
+}
+
+/// Present when nothing is lacking; otherwise Incomplete (naming what lacks) with `have` plus `lack` to write.
+fn completed<T: Clone>(have: &Option<Vec<T>>, lack: Vec<T>, describe: impl Fn(&T) -> String) -> (State, Option<Vec<T>>) {
     if lack.is_empty() {
         return (State::Present, None);
     }
-    let lacking = lack.iter().map(describe_rule).collect();
+    let lacking = lack.iter().map(describe).collect();
     let mut all = have.clone().unwrap_or_default();
     all.extend(lack);
     (State::Incomplete { lacking }, Some(all))

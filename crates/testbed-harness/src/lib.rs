@@ -90,6 +90,17 @@ impl Cluster {
         PathBuf::from(self.var("TESTBED_CA_CERT"))
     }
 
+    /// The CA's `sha256:` pin, computed by openssl (independently of kubecert) as kubeadm's docs do it.
+    pub fn ca_pin(&self) -> String {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("openssl x509 -pubkey -noout -in '{}' | openssl pkey -pubin -outform der | sha256sum", self.ca_cert().display()))
+            .output()
+            .expect("openssl");
+        assert!(out.status.success());
+        format!("sha256:{}", String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap())
+    }
+
     /// The cluster CA key file.
     pub fn ca_key(&self) -> PathBuf {
         PathBuf::from(self.var("TESTBED_CA_KEY"))

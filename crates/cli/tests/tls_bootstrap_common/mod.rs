@@ -85,16 +85,6 @@ pub fn hostport(c: &Cluster) -> String {
     c.server().trim_start_matches("https://").to_string()
 }
 
-/// The CA pin, computed by openssl (independently of kubecert), as kubeadm's docs do it.
-pub fn ca_pin(c: &Cluster) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("openssl x509 -pubkey -noout -in '{}' | openssl pkey -pubin -outform der | sha256sum", c.ca_cert().display()))
-        .output()
-        .expect("openssl");
-    assert!(out.status.success());
-    format!("sha256:{}", String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap())
-}
 
 /// A field of a kubeconfig file, read by kubectl.
 pub fn kubeconfig_field(c: &Cluster, file: &Path, jsonpath: &str) -> String {
