@@ -136,7 +136,8 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             }
         };
         if args.install.restart_kubelet {
-            t.restart_kubelet()?;
+            // open() already refused a root that is not this machine's.
+            super::install_common::restart_kubelet()?;
         }
         installed = Some(i);
     } else if let Some(p) = &args.out {
@@ -234,10 +235,10 @@ impl InstallTarget {
     /// Opens the node under `--root` and finds its kubelet's files.
     pub fn open(args: &InstallArgs) -> anyhow::Result<Self> {
         let (root, overrides) = args.node.open()?;
-        let setup = kubecert_node::discover::discover(&root, &overrides);
         if args.restart_kubelet {
             super::install_common::check_can_restart_kubelet(&root)?;
         }
+        let setup = kubecert_node::discover::discover(&root, &overrides);
         Ok(InstallTarget { target: Target { root, overrides, setup }, backup_dir: args.backup_dir.clone() })
     }
 
@@ -283,9 +284,4 @@ impl InstallTarget {
         })
     }
 
-    /// `systemctl restart kubelet`, on this machine's own root only.
-    pub fn restart_kubelet(&self) -> anyhow::Result<()> {
-        super::install_common::check_can_restart_kubelet(&self.target.root)?;
-        super::install_common::restart_kubelet()
-    }
 }

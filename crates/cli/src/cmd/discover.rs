@@ -70,7 +70,8 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if let Some(t) = &target {
         let i = t.install(&kc, &format!("discover --server {}", args.server))?;
         if args.install.restart_kubelet {
-            t.restart_kubelet()?;
+            // InstallTarget::open already refused a root that is not this machine's.
+            super::install_common::restart_kubelet()?;
         }
         installed = Some(i);
     } else if let Some(p) = &args.out {
