@@ -132,6 +132,29 @@ impl Cluster {
     pub fn node_root(&self, name: &str) -> PathBuf {
         Path::new(self.var("TESTBED_DIR")).join("nodes").join(name)
     }
+
+    /// The network namespace the cluster runs in (`testbed up --netns`), if any.
+    pub fn netns(&self) -> Option<&str> {
+        self.env.get("TESTBED_NETNS").map(String::as_str)
+    }
+
+    /// A command that runs where the cluster's addresses are reachable (the nodes' 10.250.0.N and
+    /// their kubelet ports): inside the cluster's network namespace with `--netns`, else as is.
+    pub fn command_in_cluster(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match self.netns() {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={ns}")).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
+    /// The address node `name`'s kubelet uses (`10.250.0.N` with `--netns`, else `127.0.0.1`).
+    pub fn node_ip(&self, name: &str) -> String {
+        self.testbed(&["node", "ip", name]).trim().to_string()
+    }
 }
 
 impl Drop for Cluster {
