@@ -26,6 +26,7 @@ pub mod jws;
 pub mod kubelet_tls;
 pub mod rbac;
 pub mod scan;
+pub mod serving_status;
 pub mod token;
 
 pub use error::ApiError;

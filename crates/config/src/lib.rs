@@ -5,6 +5,7 @@
 mod error;
 mod kubeconfig;
 mod kubelet_config;
+pub mod kubelet_config_edit;
 mod secret;
 pub mod units;
 

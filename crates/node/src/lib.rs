@@ -11,6 +11,7 @@ pub mod layout;
 pub mod logs;
 pub mod root;
 pub mod rules;
+pub mod serving;
 pub mod snapshot;
 
 pub use discover::{KubeletSetup, Overrides};

@@ -316,7 +316,7 @@ fn install_issued(
             let (plan, style) = plan_serving_install(&t.root, &t.setup, cert_pem, &key.to_pem(), now, InstallPlan::new(label))?;
             let st = style.clone();
             let verify = move |root: &kubecert_node::NodeRoot| verify_pair(root, &st, expected_der);
-            apply_plan(t, &args.dest.target, plan, style, None, notes, &verify, dry_run)
+            apply_plan(t, &args.dest.target, plan, Some(style), None, notes, &verify, dry_run)
         }
     }
 }

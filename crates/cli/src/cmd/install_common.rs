@@ -161,8 +161,9 @@ pub struct DoctorSummary {
 pub struct InstallReport {
     /// True when nothing was touched.
     pub dry_run: bool,
-    /// Where the credential goes.
-    pub style: InstallStyle,
+    /// Where the credential goes (absent for changes that install no credential, e.g. `serving enable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<InstallStyle>,
     /// The kubelet's kubeconfig, for client credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<String>,
@@ -184,7 +185,7 @@ pub fn run_install(target: &Target, args: &InstallArgs, mut ci: ClientInstall, e
     ci.plan.steps.extend(extra.steps);
     let kubeconfig = ci.kubeconfig.clone();
     let verify = |root: &NodeRoot| install::verify_client_install(root, &kubeconfig, expected_der);
-    apply_plan(target, args, ci.plan, ci.style, Some(ci.kubeconfig), ci.notes, &verify, dry_run)
+    apply_plan(target, args, ci.plan, Some(ci.style), Some(ci.kubeconfig), ci.notes, &verify, dry_run)
 }
 
 /// Applies any plan with `verify` (or only describes it with `dry_run`), then runs the doctor.
@@ -193,7 +194,7 @@ pub fn apply_plan(
     target: &Target,
     args: &InstallArgs,
     plan: InstallPlan,
-    style: InstallStyle,
+    style: Option<InstallStyle>,
     kubeconfig: Option<String>,
     notes: Vec<String>,
     verify: install::Verify,

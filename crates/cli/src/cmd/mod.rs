@@ -16,6 +16,7 @@ mod rbac;
 mod repair;
 mod rollback;
 mod scan;
+mod serving;
 mod sign;
 mod token;
 
@@ -52,6 +53,8 @@ pub enum Command {
     Repair(repair::Args),
     /// Scan the cluster: every kubelet's serving certificate, stuck CSRs, bootstrap tokens, RBAC and clock skew.
     Scan(scan::Args),
+    /// The kubelet's serving certificate: enable cluster-signed rotation (serverTLSBootstrap), renew a self-signed one, or show every node's.
+    Serving(serving::Args),
     /// Approve pending kubelet CSRs that pass the policy (client and serving); --watch runs as a controller.
     Approve(approve::Args),
     /// Serve Prometheus metrics (/metrics, /healthz) for this node's certificates; runs as a DaemonSet (deploy/).
@@ -78,6 +81,7 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Csr(a) => csr::run(a, global),
         Command::Repair(a) => repair::run(a, global),
         Command::Scan(a) => scan::run(a, global),
+        Command::Serving(a) => serving::run(a, global),
         Command::Approve(a) => approve::run(a, global),
         Command::Exporter(a) => exporter::run(a, global),
         Command::Completions(a) => completions::run_completions(a, global),

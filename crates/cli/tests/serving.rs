@@ -1,0 +1,195 @@
+//! `kubecert serving`: a real kubelet v1.37.2 with a real address (testbed `--netns`) goes from
+//! its self-signed serving certificate to a cluster-signed one that it then rotates by itself.
+//! The oracle is openssl: `s_client -verify_ip <node IP> -CAfile ca.crt` fails before and passes after.
+//! The controller-manager signs for 2 minutes, so the kubelet renews within about a minute.
+
+use kubecert_testbed_harness::Cluster;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// kubecert inside the cluster's network namespace, as cluster-admin.
+fn kubecert(c: &Cluster, args: &[&str]) -> Output {
+    c.command_in_cluster(env!("CARGO_BIN_EXE_kubecert"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(c.kubeconfig())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run kubecert")
+}
+
+/// kubecert on a node tree (no cluster access).
+fn kubecert_node(args: &[&str], root: &Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kubecert")).args(args).arg("--root").arg(root).env("NO_COLOR", "1").output().expect("run kubecert")
+}
+
+/// The serial of what the kubelet serves, if its certificate verifies for its IP against the cluster CA.
+fn verified_serial(c: &Cluster, ip: &str, port: &str) -> Option<String> {
+    let script = format!(
+        "openssl s_client -connect {ip}:{port} -verify_ip {ip} -CAfile '{}' -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial",
+        c.ca_cert().display()
+    );
+    let o = c.command_in_cluster("sh").arg("-c").arg(script).output().expect("openssl");
+    let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (o.status.success() && s.starts_with("serial=")).then_some(s)
+}
+
+fn node_status(c: &Cluster, node: &str) -> (i32, serde_json::Value) {
+    let o = kubecert(c, &["serving", "status", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("serving status: not JSON ({e}): {}", text(&o)));
+    let n = v["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap_or_else(|| panic!("{node} not in {v}")).clone();
+    (o.status.code().unwrap_or(-1), n)
+}
+
+fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
+    let c = Cluster::start(&["--netns", "--cluster-signing-duration", "2m"]);
+    let n = "sv1";
+    let tree = PathBuf::from(c.testbed(&["node", "create", n]).lines().last().unwrap().trim());
+    c.testbed(&["node", "join", n]);
+    let ip = c.node_ip(n);
+    assert!(ip.starts_with("10.250."), "{ip}");
+    let cfg_path = tree.join("var/lib/kubelet/config.yaml");
+    let original = std::fs::read(&cfg_path).unwrap();
+    let port = String::from_utf8_lossy(&original).lines().find_map(|l| l.strip_prefix("port: ")).unwrap().trim().to_string();
+
+    // 1. Self-signed: openssl refuses it, serving status says so and what to run.
+    assert_eq!(verified_serial(&c, &ip, &port), None, "a self-signed kubelet.crt must not verify against the cluster CA");
+    let (code, st) = node_status(&c, n);
+    assert_eq!((code, st["stage"].as_str()), (1, Some("self-signed")), "{st}");
+    assert!(st["uncovered_addresses"].as_array().unwrap().iter().any(|a| a == &ip), "the self-signed cert has no IP SAN: {st}");
+    assert!(st["next_step"].as_str().unwrap().contains("serving enable"), "{st}");
+
+    // 2. enable --dry-run says what it will do and writes nothing.
+    c.testbed(&["node", "stop", n]);
+    let o = kubecert_node(&["serving", "enable", "--dry-run"], &tree);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("/var/lib/kubelet/config.yaml"), "{}", text(&o));
+    assert_eq!(std::fs::read(&cfg_path).unwrap(), original, "dry run changed the config");
+
+    // 3. enable: one line added, every other byte kept, mode kept, backed up; a second run changes nothing.
+    let o = kubecert_node(&["serving", "enable"], &tree);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut expected = original.clone();
+    expected.extend_from_slice(b"serverTLSBootstrap: true\n");
+    assert_eq!(std::fs::read(&cfg_path).unwrap(), expected);
+    let o = kubecert_node(&["serving", "enable"], &tree);
+    assert!(o.status.success() && text(&o).contains("already true"), "{}", text(&o));
+
+    // 4. The kubelet asks for a serving certificate; with no approver the CSR stays Pending and
+    //    status says which CSR and that the policy would approve it.
+    c.testbed(&["node", "start", n]);
+    c.testbed(&["node", "wait-ready", n]);
+    let csr = wait_until("a pending serving CSR in serving status", 30, || {
+        let (code, st) = node_status(&c, n);
+        (st["stage"] == "awaiting-approval" && code == 1 && st["pending_csrs"][0].is_object()).then(|| st["pending_csrs"][0].clone())
+    });
+    assert_eq!(csr["would_approve"], true, "{csr}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(verified_serial(&c, &ip, &port), None, "nothing approved yet, nothing may verify");
+
+    // 5. kubecert approve: the kubelet serves a cluster-signed certificate naming its IP.
+    let o = kubecert(&c, &["approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = wait_until("a verifying serving certificate", 30, || verified_serial(&c, &ip, &port));
+    let (code, st) = node_status(&c, n);
+    assert_eq!((code, st["stage"].as_str()), (0, Some("done")), "{st}");
+
+    // 6. The kubelet renews it by itself (2-minute certificates): a second CSR, approved, a new serial.
+    let second = wait_until("a renewed serving certificate", 150, || {
+        let o = kubecert(&c, &["approve"]);
+        assert!(o.status.success(), "{}", text(&o));
+        verified_serial(&c, &ip, &port).filter(|s| *s != first)
+    });
+    assert_ne!(first, second);
+
+    // 7. Rollback restores the KubeletConfiguration byte for byte.
+    c.testbed(&["node", "stop", n]);
+    let o = kubecert_node(&["rollback"], &tree);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(&cfg_path).unwrap(), original, "rollback did not restore config.yaml");
+}
+
+#[test]
+fn refusals_and_renewing_a_self_signed_certificate() {
+    // Offline, on a tree made like kubeadm's: no cluster needed.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pki = root.join("var/lib/kubelet/pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    std::fs::create_dir_all(root.join("etc/systemd/system/kubelet.service.d")).unwrap();
+    std::fs::write(
+        root.join("etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+        "[Service]\nEnvironment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"\nExecStart=\nExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS --hostname-override=n1\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("var/lib/kubelet/config.yaml"), "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n").unwrap();
+    // an expired self-signed kubelet.crt, as the kubelet makes it (CN = host name)
+    let ok = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=n1@1700000000", "-days", "1"])
+        .arg("-keyout")
+        .arg(pki.join("kubelet.key"))
+        .arg("-out")
+        .arg(pki.join("kubelet.crt"))
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok));
+    let cert = std::fs::read(pki.join("kubelet.crt")).unwrap();
+
+    // valid for a day: inside the default 30-day window, so it is renewed; a 1h window refuses
+    let o = kubecert_node(&["serving", "renew", "--within", "1h"], root);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("nothing to renew"), "{}", text(&o));
+    let o = kubecert_node(&["serving", "renew", "--dry-run"], root);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(pki.join("kubelet.crt").exists());
+    let o = kubecert_node(&["serving", "renew"], root);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("serving enable"), "must say that serving enable is the lasting fix: {}", text(&o));
+    assert!(!pki.join("kubelet.crt").exists() && !pki.join("kubelet.key").exists());
+    let o = kubecert_node(&["rollback"], root);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(pki.join("kubelet.crt")).unwrap(), cert);
+
+    // serverTLSBootstrap on: renew has nothing to do (the kubelet rotates)
+    std::fs::write(root.join("var/lib/kubelet/config.yaml"), "kind: KubeletConfiguration\nserverTLSBootstrap: true\n").unwrap();
+    let o = kubecert_node(&["serving", "renew"], root);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("kubecert approve"), "{}", text(&o));
+
+    // a flag that turns it off wins over the file: enable refuses and says where
+    std::fs::write(root.join("var/lib/kubelet/config.yaml"), "kind: KubeletConfiguration\n").unwrap();
+    std::fs::write(
+        root.join("etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+        "[Service]\nExecStart=\nExecStart=/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --rotate-server-certificates=false\n",
+    )
+    .unwrap();
+    let o = kubecert_node(&["serving", "enable"], root);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--rotate-server-certificates=false"), "{}", text(&o));
+
+    // a k3s agent manages its own serving certificate
+    let k3s = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(k3s.path().join("var/lib/rancher/k3s/agent")).unwrap();
+    std::fs::write(k3s.path().join("var/lib/rancher/k3s/agent/kubelet.kubeconfig"), "apiVersion: v1\nkind: Config\n").unwrap();
+    let o = kubecert_node(&["serving", "enable"], k3s.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("k3s"), "{}", text(&o));
+}
