@@ -445,6 +445,30 @@ async fn ask(client: &kube::Client, a: Ask) -> Result<Capability, ApiError> {
     Ok(Capability { user: a.user, request, purpose: a.purpose, allowed: st.allowed, reason, granted_by: a.granted_by, required: a.required })
 }
 
+/// Whether group system:nodes may create `certificatesigningrequests/selfnodeclient`: what the
+/// controller-manager's approver checks (as the requesting node) before it auto-approves a
+/// kubelet's renewal. Asked for a node name that no binding names, so it answers for the group.
+pub async fn renewals_auto_approved(client: &kube::Client) -> Result<bool, ApiError> {
+    let c = ask(
+        client,
+        Ask {
+            user: "system:node:kubecert-probe".into(),
+            groups: vec![NODES_GROUP.to_string(), "system:authenticated".into()],
+            verb: "create",
+            group: CSR_GROUP,
+            resource: "certificatesigningrequests",
+            subresource: Some("selfnodeclient"),
+            namespace: None,
+            name: None,
+            purpose: "the kubelet's renewals are auto-approved",
+            granted_by: names::NODE_AUTOAPPROVE_ROTATION,
+            required: false,
+        },
+    )
+    .await?;
+    Ok(c.allowed)
+}
+
 /// Asks the authorizer whether a token with `token_groups` (authenticating as `token_user`) can do
 /// what a TLS bootstrap needs, whether node `node` can renew its certificate later, and whether
 /// anonymous users can read `cluster-info` (token discovery). This also sees grants made under

@@ -31,6 +31,9 @@ pub struct Args {
     /// Only read the API: do not connect to the kubelets.
     #[arg(long)]
     no_probe: bool,
+    /// Do not read the kubelets' certificate TTLs through the API server's node proxy (no forecast).
+    #[arg(long)]
+    no_kubelet_metrics: bool,
     /// Count serving certificates expiring within this many days as expiring soon.
     #[arg(long, default_value_t = 30)]
     warn_days: u32,
@@ -60,6 +63,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         resolve_hostnames: !args.no_resolve,
         warn_within: time::Duration::days(i64::from(args.warn_days)),
         no_probe: args.no_probe,
+        kubelet_metrics: !args.no_kubelet_metrics,
     };
     // Handshakes are CPU work: use the cores.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
@@ -169,6 +173,26 @@ fn print_text(r: &Report, wide: bool) {
         "\n{} nodes ({} Ready) in {:.2}s: {} answered ({} cluster-signed, {} self-signed, {} foreign; {} expired, {} expiring soon), {} unreachable",
         s.nodes, s.ready, s.seconds, s.answered, s.cluster_signed, s.self_signed, s.foreign, s.expired, s.expiring_soon, s.unreachable
     );
+    let unknown = r.deadlines.iter().filter(|d| d.unknown.is_some()).count();
+    if unknown > 0 {
+        println!("certificate deadlines unknown for {unknown} node(s) (their kubelet metrics could not be read through the node proxy{})", if wide { "" } else { "; -o wide says why" });
+        if wide {
+            for d in r.deadlines.iter().filter(|d| d.unknown.is_some()) {
+                println!("  {}: {}", d.node, d.unknown.as_deref().unwrap_or_default());
+            }
+        }
+    }
+    if !r.forecast.is_empty() {
+        println!("\n{}", render::paint(on, "1;31", "forecast: these nodes will break, soonest first"));
+        for f in &r.forecast {
+            let when = kubecert_cluster::token::rfc3339(f.when);
+            println!("  {when}  {} ({:?} certificate) {}", f.node, f.certificate, f.consequence);
+            for why in &f.reasons {
+                println!("      because {why}");
+            }
+            println!("      prevent: {}", f.prevent);
+        }
+    }
     for n in r.nodes.iter().filter_map(|n| n.callout.as_ref()) {
         println!("{} {}\n    repair: {}", render::paint(on, "31", "!"), n.problem, n.repair);
     }

@@ -8,6 +8,10 @@ use time::OffsetDateTime;
 
 use crate::error::{ApiError, Context};
 
+/// A Pending CSR older than this is stuck: the controller-manager approves and signs in a second
+/// or two, and a kubelet gives up waiting for one after 15 minutes.
+pub const STUCK_AFTER_SECONDS: i64 = 300;
+
 /// Where a listed CSR is stuck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -74,11 +78,14 @@ pub fn stuck(csr: &CertificateSigningRequest) -> Option<(Stuck, Option<String>)>
     }
 }
 
-/// Lists the CSRs that are not issued, oldest first.
-pub async fn list(client: &kube::Client, now: OffsetDateTime) -> Result<Vec<CsrEntry>, ApiError> {
-    let all = Api::<CertificateSigningRequest>::all(client.clone()).list(&ListParams::default()).await.ctx(|| "list CertificateSigningRequests".to_string())?;
+/// Every CSR in the cluster.
+pub async fn list_all(client: &kube::Client) -> Result<Vec<CertificateSigningRequest>, ApiError> {
+    Ok(Api::<CertificateSigningRequest>::all(client.clone()).list(&ListParams::default()).await.ctx(|| "list CertificateSigningRequests".to_string())?.items)
+}
+
+/// The CSRs of `all` that are not issued, oldest first.
+pub fn entries(all: &[CertificateSigningRequest], now: OffsetDateTime) -> Vec<CsrEntry> {
     let mut out: Vec<CsrEntry> = all
-        .items
         .iter()
         .filter_map(|c| {
             let (state, message) = stuck(c)?;
@@ -94,5 +101,5 @@ pub async fn list(client: &kube::Client, now: OffsetDateTime) -> Result<Vec<CsrE
         })
         .collect();
     out.sort_by_key(|c| std::cmp::Reverse(c.age_seconds));
-    Ok(out)
+    out
 }

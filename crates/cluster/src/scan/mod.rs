@@ -8,6 +8,8 @@
 pub mod address;
 pub mod clock;
 pub mod csrs;
+pub mod forecast;
+pub mod kubelet_metrics;
 pub mod nodes;
 pub mod serving;
 
@@ -26,7 +28,8 @@ use crate::rbac::{self, ObjectStatus};
 use crate::token::{self, TokenInfo};
 use address::{AddressSource, NodeAddress};
 use clock::Clock;
-use csrs::{CsrEntry, Stuck};
+use csrs::{CsrEntry, Stuck, STUCK_AFTER_SECONDS};
+use forecast::{ClusterFacts, Forecast, NodeDeadlines};
 use nodes::{NodeRow, Readiness};
 use serving::{ServedCert, Trust};
 
@@ -54,6 +57,8 @@ pub struct ScanOptions {
     pub warn_within: time::Duration,
     /// Skip the TLS probes (API objects only).
     pub no_probe: bool,
+    /// Read each kubelet's certificate TTLs through the API server's node proxy (the forecast).
+    pub kubelet_metrics: bool,
 }
 
 impl Default for ScanOptions {
@@ -65,6 +70,7 @@ impl Default for ScanOptions {
             resolve_hostnames: true,
             warn_within: time::Duration::days(30),
             no_probe: false,
+            kubelet_metrics: true,
         }
     }
 }
@@ -206,6 +212,10 @@ pub struct Report {
     pub rbac: Vec<ObjectStatus>,
     /// API server clock.
     pub clock: Option<Clock>,
+    /// Each node's certificate deadlines from its kubelet, and what blocks its renewals.
+    pub deadlines: Vec<NodeDeadlines>,
+    /// Nodes that will break, soonest first, with the reason and the command that prevents it.
+    pub forecast: Vec<Forecast>,
     /// Parts that could not be scanned.
     pub errors: Vec<SectionError>,
 }
@@ -318,13 +328,23 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
         reports
     };
     let others = async {
-        let read = futures::join!(csrs::list(client, now), token::list(client), rbac::check(client));
+        let read = futures::join!(csrs::list_all(client), token::list(client), rbac::check(client), rbac::renewals_auto_approved(client));
         tracing::info!("scan: CSRs, tokens and RBAC read after {:?}", start.elapsed());
         read
     };
-    let (mut reports, (csr_list, tokens, rbac)) = futures::join!(probes, others);
+    let (mut reports, (all_csrs, tokens, rbac, auto_approval)) = futures::join!(probes, others);
     lister.await.expect("the Node list task panicked")?;
     reports.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
+    let ttls = if opts.kubelet_metrics {
+        futures::stream::iter(names.iter().map(|n| kubelet_metrics::read(client, n, opts.timeout.saturating_mul(2))))
+            .buffered(opts.concurrency.clamp(1, 64))
+            .collect::<Vec<_>>()
+            .await
+    } else {
+        names.iter().map(|_| kubelet_metrics::KubeletTtls::Unknown { reason: "not read (--no-kubelet-metrics)".into() }).collect()
+    };
+    tracing::info!("scan: kubelet metrics read after {:?}", start.elapsed());
 
     let mut errors = Vec::new();
     let mut err = |section: &'static str, e: String| errors.push(SectionError { section, error: e });
@@ -332,7 +352,10 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
     if let Some(e) = ca_err {
         err("cluster-ca", e);
     }
-    let csr_list = csr_list.map_err(|e| err("csrs", e.to_string())).unwrap_or_default();
+    let all_csrs = all_csrs.map_err(|e| err("csrs", e.to_string())).unwrap_or_default();
+    let csr_list = csrs::entries(&all_csrs, now);
+    let facts = ClusterFacts { renewals_auto_approved: auto_approval.map_err(|e| err("rbac", e.to_string())).ok() };
+    let (deadlines, forecast) = forecast_all(&names, &ttls, &all_csrs, facts, now);
     let tokens: Vec<TokenRow> = match tokens {
         Ok((good, bad)) => {
             for b in bad {
@@ -347,11 +370,24 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
     };
     let rbac = rbac.map_err(|e| err("rbac", e.to_string())).unwrap_or_default();
 
-    let mut report = Report { server: admin.server.clone(), time: now, summary: Summary::default(), problems: Vec::new(), nodes: reports, csrs: csr_list, tokens, rbac, clock, errors };
+    let mut report = Report { server: admin.server.clone(), time: now, summary: Summary::default(), problems: Vec::new(), nodes: reports, csrs: csr_list, tokens, rbac, clock, deadlines, forecast, errors };
     report.summary = summarize(&report, opts.warn_within);
     report.summary.seconds = start.elapsed().as_secs_f64();
     report.problems = problems(&report);
     Ok(report)
+}
+
+/// Every node's deadlines, and the forecast soonest first.
+fn forecast_all(names: &[String], ttls: &[kubelet_metrics::KubeletTtls], csrs: &[k8s_openapi::api::certificates::v1::CertificateSigningRequest], facts: ClusterFacts, now: OffsetDateTime) -> (Vec<NodeDeadlines>, Vec<Forecast>) {
+    let mut deadlines = Vec::with_capacity(names.len());
+    let mut all = Vec::new();
+    for (name, t) in names.iter().zip(ttls) {
+        let (d, f) = forecast::judge(name, t, csrs, facts, now);
+        deadlines.push(d);
+        all.extend(f);
+    }
+    all.sort_by_key(|f| f.when);
+    (deadlines, all)
 }
 
 /// Counts.
@@ -393,7 +429,8 @@ pub fn problems(r: &Report) -> Vec<String> {
     add(s.foreign, "kubelet serving certificate(s) from a foreign CA");
     add(s.unreachable, "kubelet(s) not answering over TLS");
     add(r.csrs.iter().filter(|c| matches!(c.state, Stuck::Failed | Stuck::ApprovedNotIssued)).count(), "CSR(s) failed or approved but not issued");
-    add(r.csrs.iter().filter(|c| c.state == Stuck::Pending && c.age_seconds > 300).count(), "CSR(s) pending for more than 5 minutes");
+    add(r.csrs.iter().filter(|c| c.state == Stuck::Pending && c.age_seconds > STUCK_AFTER_SECONDS).count(), "CSR(s) pending for more than 5 minutes");
+    add(r.forecast.len(), "certificate(s) whose renewal will fail (see the forecast)");
     add(s.expired_tokens, "expired bootstrap token(s) still present");
     add(r.rbac.iter().filter(|o| o.state != rbac::State::Present).count(), "bootstrap RBAC object(s) missing or incomplete");
     add(r.errors.len(), "part(s) of the scan could not be done");

@@ -1,7 +1,10 @@
-//! `kubecert serving`: a real kubelet v1.37.2 with a real address (testbed `--netns`) goes from
-//! its self-signed serving certificate to a cluster-signed one that it then rotates by itself.
-//! The oracle is openssl: `s_client -verify_ip <node IP> -CAfile ca.crt` fails before and passes after.
-//! The controller-manager signs for 2 minutes, so the kubelet renews within about a minute.
+//! Real kubelets v1.37.2 with real addresses (testbed `--netns`, each test its own cluster whose
+//! controller-manager signs for 1 or 2 minutes, so kubelets rotate within about a minute):
+//! - `kubecert serving`: from the self-signed serving certificate to a cluster-signed one that the
+//!   kubelet then rotates by itself; the oracle is openssl (`s_client -verify_ip <node IP> -CAfile
+//!   ca.crt` fails before and passes after).
+//! - `kubecert scan`'s forecast: a node whose renewal cannot be approved is named with its real
+//!   expiry and the reason, and then really goes NotReady; with auto-approval nothing is forecast.
 
 use kubecert_testbed_harness::Cluster;
 use std::path::{Path, PathBuf};
@@ -192,4 +195,77 @@ fn refusals_and_renewing_a_self_signed_certificate() {
     let o = kubecert_node(&["serving", "enable"], k3s.path());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("k3s"), "{}", text(&o));
+}
+
+fn csrs_of(c: &Cluster, node: &str) -> Vec<serde_json::Value> {
+    let (ok, out, err) = c.kubectl(&["get", "csr", "-o", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["items"].as_array().unwrap().iter().filter(|x| x["spec"]["username"] == format!("system:node:{node}") && x["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet").cloned().collect()
+}
+
+fn conditions(csr: &serde_json::Value) -> Vec<String> {
+    csr["status"]["conditions"].as_array().map(|a| a.iter().filter_map(|c| c["type"].as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+/// The not-after of the kubelet's current client certificate, by openssl (seconds since the epoch).
+fn client_not_after(tree: &Path) -> i64 {
+    let link = std::fs::read_link(tree.join("var/lib/kubelet/pki/kubelet-client-current.pem")).unwrap();
+    let file = tree.join(link.strip_prefix("/").unwrap_or(&link));
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("date -d \"$(openssl x509 -enddate -noout -in '{}' | cut -d= -f2)\" +%s", file.display()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or_else(|_| panic!("openssl/date: {}", text(&o)))
+}
+
+fn forecast_of(c: &Cluster, node: &str) -> (i32, Vec<serde_json::Value>) {
+    let o = kubecert(c, &["scan", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+    let f = v["forecast"].as_array().unwrap().iter().filter(|f| f["node"] == node).cloned().collect();
+    (o.status.code().unwrap_or(-1), f)
+}
+
+#[test]
+fn forecast_names_the_node_its_expiry_and_the_missing_binding_then_comes_true() {
+    let c = Cluster::start(&["--netns", "--cluster-signing-duration", "1m"]);
+    let (ok, _, err) = c.kubectl(&["delete", "clusterrolebinding", "kubeadm:node-autoapprove-certificate-rotation"]);
+    assert!(ok, "{err}");
+    let n = "fc1";
+    let tree = PathBuf::from(c.testbed(&["node", "create", n]).lines().last().unwrap().trim());
+    c.testbed(&["node", "join", n]);
+    // Its 1-minute certificate (backdated 5 min) is past 70 % of its life at once: the kubelet
+    // files a renewal, which nothing approves.
+    wait_until("a Pending renewal CSR of fc1", 120, || csrs_of(&c, n).iter().any(|x| conditions(x).is_empty()).then_some(()));
+    let real = client_not_after(&tree);
+    let (code, f) = forecast_of(&c, n);
+    assert_eq!(code, 1, "a forecast is a problem");
+    let client = f.iter().find(|x| x["certificate"] == "client").unwrap_or_else(|| panic!("fc1 not forecast: {f:?}"));
+    let when = time::OffsetDateTime::parse(client["when"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp();
+    assert!((when - real).abs() <= 60, "forecast {when} vs the certificate's real not-after {real}");
+    let reasons = client["reasons"].to_string();
+    assert!(reasons.contains("kubeadm:node-autoapprove-certificate-rotation") && reasons.contains("Pending"), "{reasons}");
+    assert!(client["prevent"].as_str().unwrap().contains("kubecert rbac ensure"), "{client}");
+
+    // The forecast comes true: once the certificate expired, a kubelet that restarts without a
+    // bootstrap kubeconfig (kubeadm deletes it after join) never gets Ready again.
+    let wait = real + 3 - time::OffsetDateTime::now_utc().unix_timestamp();
+    if wait > 0 {
+        std::thread::sleep(Duration::from_secs(wait as u64));
+    }
+    c.testbed(&["node", "stop", n]);
+    std::fs::remove_file(tree.join("etc/kubernetes/bootstrap-kubelet.conf")).unwrap();
+    c.testbed(&["node", "start", n]);
+    let (ready, log) = c.try_testbed(&["node", "wait-ready", n, "--timeout", "20"]);
+    assert!(!ready, "fc1 came back Ready with an expired certificate: {log}");
+
+    // With auto-approval, a node's renewals are approved and nothing is forecast for it.
+    let o = kubecert(&c, &["rbac", "ensure"]);
+    assert!(o.status.success(), "{}", text(&o));
+    c.testbed(&["node", "join", "fc2"]);
+    wait_until("a renewal of fc2 approved and issued", 120, || csrs_of(&c, "fc2").iter().any(|x| conditions(x).contains(&"Approved".to_string()) && x["status"]["certificate"].is_string()).then_some(()));
+    let (_, f) = forecast_of(&c, "fc2");
+    assert!(f.is_empty(), "fc2 renews fine, yet: {f:?}");
+    c.testbed(&["node", "stop", n]);
 }
