@@ -2,12 +2,14 @@
 //! environment files — parsed from bytes and written back, with secrets wrapped so that they never
 //! reach a log. No file system access: the node crate reads, this crate understands.
 
+pub mod duration;
 mod error;
 mod kubeconfig;
 mod kubelet_config;
 mod secret;
 pub mod units;
 
+pub use duration::{Duration, DurationError};
 pub use error::ConfigError;
 pub use kubeconfig::{Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Resolved, User};
 pub use kubelet_config::{Authentication, KubeletConfiguration, X509Authentication};
