@@ -45,7 +45,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     let mut bytes = Vec::new();
     match &args.file {
-        Some(f) => std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?.take(MAX_LOG).read_to_end(&mut bytes)?,
+        // Non-blocking, regular files only: a FIFO or /proc/kmsg named by mistake must not hang it.
+        Some(f) => kubecert_node::hostfs::open_regular(f, kubecert_node::hostfs::Follow::Yes)
+            .with_context(|| format!("cannot read {}", f.display()))?
+            .0
+            .take(MAX_LOG)
+            .read_to_end(&mut bytes)?,
         None => {
             use std::io::IsTerminal;
             // Do not wait silently for input nobody knows is expected.
