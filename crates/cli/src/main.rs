@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     match cmd::run(cli.command, &cli.global) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("kubecert: error: {e:#}");
+            eprintln!("kubecert: error: {}", render::error_text(&e));
             ExitCode::from(2)
         }
     }

@@ -2,6 +2,7 @@
 //! environment files — parsed from bytes and written back, with secrets wrapped so that they never
 //! reach a log. No file system access: the node crate reads, this crate understands.
 
+pub mod duration;
 mod error;
 mod kubeconfig;
 mod kubelet_config;
@@ -9,6 +10,7 @@ pub mod kubelet_config_edit;
 mod secret;
 pub mod units;
 
+pub use duration::{Duration, DurationError};
 pub use error::ConfigError;
 pub use kubeconfig::{Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, Resolved, User};
 pub use kubelet_config::{Authentication, KubeletConfiguration, X509Authentication};

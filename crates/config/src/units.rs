@@ -73,24 +73,80 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The most an `ExecStart=` line may expand to, in bytes. systemd reads unit lines up to
+/// `LONG_LINE_MAX` (1 MiB) but does not bound `$VAR` expansion itself; the kernel does: `execve`
+/// fails with E2BIG past `ARG_MAX`, 2 MiB with the default 8 MiB stack (a quarter of it), and for
+/// any single word past `MAX_ARG_STRLEN` (128 KiB). A line expanding past these would not start
+/// the kubelet, so kubecert stops there too instead of building gigabytes.
+pub const MAX_EXPANDED_BYTES: usize = 2 * 1024 * 1024;
+/// The kernel's limit on one argument (`MAX_ARG_STRLEN`, 32 pages).
+pub const MAX_WORD_BYTES: usize = 128 * 1024;
+
+/// Why an `ExecStart=` line could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpansionError {
+    /// The expanded command line is larger than the kernel would pass to the kubelet.
+    #[error("the ExecStart= line expands to more than {MAX_EXPANDED_BYTES} bytes (the kernel's ARG_MAX): the kubelet could not be started with it")]
+    TooLarge,
+    /// One expanded word is larger than the kernel allows for one argument.
+    #[error("an argument of the ExecStart= line expands to more than {MAX_WORD_BYTES} bytes (the kernel's MAX_ARG_STRLEN): the kubelet could not be started with it")]
+    WordTooLarge,
+}
+
 /// Expands `$VAR` and `${VAR}` in an `ExecStart=` line and splits it into words, as systemd does
-/// for unquoted `$VAR` (split on white space) and `${VAR}` (kept as one word).
-pub fn expand_exec(line: &str, env: &BTreeMap<String, String>) -> Vec<String> {
+/// for unquoted `$VAR` (split on white space) and `${VAR}` (kept as one word); bounded (see
+/// [`MAX_EXPANDED_BYTES`]): the work done never exceeds the limit, whatever the input.
+pub fn expand_exec_checked(line: &str, env: &BTreeMap<String, String>) -> Result<Vec<String>, ExpansionError> {
     let mut words = Vec::new();
+    let mut total: usize = 0;
+    let mut add = |words: &mut Vec<String>, w: &str| -> Result<(), ExpansionError> {
+        if w.len() > MAX_WORD_BYTES {
+            return Err(ExpansionError::WordTooLarge);
+        }
+        // +1: the NUL that ends each argument in execve's block.
+        total = total.saturating_add(w.len()).saturating_add(1);
+        if total > MAX_EXPANDED_BYTES {
+            return Err(ExpansionError::TooLarge);
+        }
+        words.push(w.to_string());
+        Ok(())
+    };
     for word in split_words(line) {
         if let Some(name) = word.strip_prefix("${").and_then(|w| w.strip_suffix('}')) {
             if let Some(v) = env.get(name).filter(|v| !v.is_empty()) {
-                words.push(v.clone());
+                add(&mut words, v)?;
             }
         } else if let Some(name) = word.strip_prefix('$').filter(|n| n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
             if let Some(v) = env.get(name) {
-                words.extend(split_words(v));
+                if v.len() > MAX_EXPANDED_BYTES {
+                    return Err(ExpansionError::TooLarge);
+                }
+                for w in split_words(v) {
+                    add(&mut words, &w)?;
+                }
             }
         } else {
-            words.push(word);
+            add(&mut words, &word)?;
         }
     }
-    words
+    Ok(words)
+}
+
+/// [`expand_exec_checked`], with a line too large to expand giving no arguments at all.
+pub fn expand_exec(line: &str, env: &BTreeMap<String, String>) -> Vec<String> {
+    expand_exec_checked(line, env).unwrap_or_default()
+}
+
+/// The hostname `/etc/hostname` gives, as systemd reads it to set the kernel hostname (which the
+/// kubelet uses: `os.Hostname()`, lowercased): the first line that is not empty or a comment,
+/// cleaned up like systemd's `hostname_cleanup()`, which keeps only letters, digits, `-` and `.`
+/// (so a UTF-8 byte-order mark or stray control characters are dropped, not part of the name).
+pub fn etc_hostname(text: &str) -> Option<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let h: String = line.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').take(64).collect::<String>().to_lowercase();
+    let h = h.trim_matches(['.', '-']).to_string();
+    if h.is_empty() { None } else { Some(h) }
 }
 
 /// Splits on white space, honouring single and double quotes and backslash escapes.
@@ -211,5 +267,25 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
         let args = expand_exec(&u.exec_start[0], &BTreeMap::new());
         assert_eq!(flag_value(&args, "kubeconfig"), Some("/etc/kubernetes/worker.conf"));
         assert_eq!(flag_value(&args, "cert-dir"), Some("/etc/kubernetes/ssl"));
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        let env: BTreeMap<String, String> = [("BIG".to_string(), "a".repeat(1 << 20)), ("W".to_string(), "x ".repeat(100_000))].into();
+        let line = format!("/usr/bin/kubelet {}", vec!["$BIG"; 20_000].join(" "));
+        assert_eq!(expand_exec_checked(&line, &env), Err(ExpansionError::WordTooLarge));
+        let line = format!("/usr/bin/kubelet {}", vec!["$W"; 20_000].join(" "));
+        assert_eq!(expand_exec_checked(&line, &env), Err(ExpansionError::TooLarge));
+        assert!(expand_exec(&line, &env).is_empty());
+        let env: BTreeMap<String, String> = [("A".to_string(), "--v=2".to_string())].into();
+        assert_eq!(expand_exec_checked("/k $A ${A}", &env).unwrap(), ["/k", "--v=2", "--v=2"]);
+    }
+
+    #[test]
+    fn etc_hostname_is_read_as_systemd_does() {
+        assert_eq!(etc_hostname("\u{feff}N1\n").as_deref(), Some("n1"));
+        assert_eq!(etc_hostname("# comment\n\n  worker-1.example  \n").as_deref(), Some("worker-1.example"));
+        assert_eq!(etc_hostname("evil\x1b]0;x\x07\n").as_deref(), Some("evil0x"));
+        assert_eq!(etc_hostname("\n# only a comment\n"), None);
     }
 }

@@ -83,6 +83,8 @@ pub const CODES: &[CodeDoc] = &[
         explanation: "The kubelet refuses to start with an unreadable --config file." },
     CodeDoc { code: "agent-managed-certs", severity: Info, title: "The distribution's agent manages these certificates",
         explanation: "On k3s and rke2 the agent fetches the kubelet's certificates from the server at start and renews them on restart when they are close to expiry; restart the agent service rather than signing by hand." },
+    CodeDoc { code: "kubelet-unit-expansion-too-large", severity: Error, title: "The kubelet unit's command line expands beyond the kernel's limit",
+        explanation: "systemd expands $VAR and ${VAR} in ExecStart= from Environment= and EnvironmentFile= values; the kernel refuses to start a program whose arguments exceed ARG_MAX (2 MiB with the default stack) or one argument beyond MAX_ARG_STRLEN (128 KiB), so the kubelet does not start. kubecert stops expanding at the same limits and reports the unit." },
 ];
 
 /// The documentation of `code`.

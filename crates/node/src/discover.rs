@@ -75,6 +75,8 @@ pub struct KubeletSetup {
     pub rotate_flag: Option<bool>,
     /// The layout's default paths, for files the flags do not name (e.g. the cluster CA).
     pub defaults: LayoutPaths,
+    /// Why the unit's `ExecStart=` could not be expanded (larger than the kernel would pass), if so.
+    pub unit_problem: Option<String>,
 }
 
 const UNIT_DIRS: [&str; 4] = ["/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
@@ -94,7 +96,7 @@ pub fn detect_layout(root: &NodeRoot) -> Layout {
 pub fn discover(root: &NodeRoot, ov: &Overrides) -> KubeletSetup {
     let layout = detect_layout(root);
     let defaults = layout.paths();
-    let (args, flag_files) = kubelet_args(root);
+    let (args, flag_files, unit_problem) = kubelet_args(root);
     let flag = |n: &str| units::flag_value(&args, n).map(str::to_string);
     let root_dir = flag("root-dir").unwrap_or_else(|| "/var/lib/kubelet".into());
     let kubeconfig = ov.kubeconfig.clone().or_else(|| flag("kubeconfig")).unwrap_or_else(|| defaults.kubeconfig.into());
@@ -112,8 +114,11 @@ pub fn discover(root: &NodeRoot, ov: &Overrides) -> KubeletSetup {
         // The kubelet lowercases and trims the override, as it does the hostname.
         (Some(h.trim().to_lowercase()), Source::Flag)
     } else if let Ok(f) = root.read("/etc/hostname") {
-        let h = String::from_utf8_lossy(&f.bytes).lines().next().unwrap_or("").trim().to_lowercase();
-        if h.is_empty() { (None, Source::Unknown) } else { (Some(h), Source::Hostname) }
+        // As systemd sets the kernel hostname (which the kubelet uses) from the file.
+        match units::etc_hostname(&String::from_utf8_lossy(&f.bytes)) {
+            Some(h) => (Some(h), Source::Hostname),
+            None => (None, Source::Unknown),
+        }
     } else {
         (None, Source::Unknown)
     };
@@ -130,11 +135,12 @@ pub fn discover(root: &NodeRoot, ov: &Overrides) -> KubeletSetup {
         node_name_source,
         rotate_flag,
         defaults,
+        unit_problem,
     }
 }
 
 /// The kubelet's command line as systemd would build it, plus the files read.
-fn kubelet_args(root: &NodeRoot) -> (Vec<String>, Vec<String>) {
+fn kubelet_args(root: &NodeRoot) -> (Vec<String>, Vec<String>, Option<String>) {
     let mut files = Vec::new();
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     let mut env_files: Vec<(String, bool)> = Vec::new();
@@ -168,8 +174,12 @@ fn kubelet_args(root: &NodeRoot) -> (Vec<String>, Vec<String>) {
             files.push(path);
         }
     }
+    let mut problem = None;
     let args = match exec.last() {
-        Some(line) => units::expand_exec(line, &env),
+        Some(line) => units::expand_exec_checked(line, &env).unwrap_or_else(|e| {
+            problem = Some(e.to_string());
+            Vec::new()
+        }),
         // No unit: the flags still live in the env files kubeadm and packages write.
         None => ["KUBELET_KUBECONFIG_ARGS", "KUBELET_CONFIG_ARGS", "KUBELET_KUBEADM_ARGS", "KUBELET_ARGS", "KUBELET_EXTRA_ARGS"]
             .iter()
@@ -177,7 +187,7 @@ fn kubelet_args(root: &NodeRoot) -> (Vec<String>, Vec<String>) {
             .flat_map(|v| units::split_words(v))
             .collect(),
     };
-    (args, files)
+    (args, files, problem)
 }
 
 /// Drop-ins for `unit` from every unit directory; a file in /etc masks the same name lower down.

@@ -185,32 +185,56 @@ pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> Expirati
     ExpirationReport { kind: "CertificateExpirationInfo", api_version: "output.kubeadm.k8s.io/v1alpha3", certificates: certs, certificate_authorities: cas }
 }
 
-/// Every certificate file under a host directory (recursively, not following links), for
-/// `check-expiration --scan DIR`. Files that hold no certificate are skipped; unreadable ones are
-/// reported with their error.
+/// How deep `--scan` walks: certificate folders are a few levels deep.
+pub const MAX_SCAN_DEPTH: usize = 32;
+
+/// Every certificate file under a host directory (recursively, not following links, at most
+/// [`MAX_SCAN_DEPTH`] deep), for `check-expiration --scan DIR`. Files that hold no certificate are
+/// skipped; unreadable, special (FIFO, device), oversized files, pseudo file systems (/proc, /sys)
+/// and folders too deep are reported as rows with their error, never read.
 pub fn scan_dir(dir: &std::path::Path, now: OffsetDateTime) -> Vec<CertExpiration> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+    let mut stack = vec![(dir.to_path_buf(), 0usize)];
+    let skipped = |p: &std::path::Path, why: String| {
+        let name = p.to_string_lossy().into_owned();
+        row(&name, &name, Err(format!("skipped: {why}")), "", now, false)
+    };
+    while let Some((d, depth)) = stack.pop() {
+        if crate::hostfs::is_pseudo_dir(&d) {
+            out.push(skipped(&d, "a pseudo file system (/proc, /sys): not certificates".into()));
+            continue;
+        }
+        let rd = match std::fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) => {
+                out.push(skipped(&d, crate::hostfs::read_error(&e).to_string()));
+                continue;
+            }
+        };
         let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
             let Ok(ft) = e.file_type() else { continue };
             if ft.is_dir() {
-                stack.push(p);
+                if depth >= MAX_SCAN_DEPTH {
+                    out.push(skipped(&p, format!("deeper than {MAX_SCAN_DEPTH} folders")));
+                } else {
+                    stack.push((p, depth + 1));
+                }
                 continue;
             }
-            if !ft.is_file() {
+            if ft.is_symlink() {
                 continue;
             }
             let name = p.to_string_lossy().into_owned();
-            let Ok(meta) = e.metadata() else { continue };
-            if meta.len() > crate::root::MAX_FILE_SIZE {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(&p) else { continue };
+            let bytes = match crate::hostfs::read_regular(&p, crate::hostfs::Follow::No, crate::root::MAX_FILE_SIZE) {
+                Ok((b, _)) => b,
+                Err(e) => {
+                    out.push(skipped(&p, e.to_string()));
+                    continue;
+                }
+            };
             if let Ok(b) = kubecert_pki::load_bundle(&bytes)
                 && let Some(c) = b.certificates.first() {
                     let ca = c.info().issuer_common_name.clone().unwrap_or_default();

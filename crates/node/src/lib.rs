@@ -6,6 +6,7 @@ pub mod codes;
 pub mod discover;
 pub mod expiration;
 pub mod finding;
+pub mod hostfs;
 pub mod install;
 pub mod layout;
 pub mod logs;
@@ -32,6 +33,9 @@ pub struct Diagnosis {
     pub setup: KubeletSetup,
     /// The findings, errors first.
     pub findings: Vec<Finding>,
+    /// Files this user may not read: the diagnosis is incomplete (run as root), not the node broken.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 impl Diagnosis {
@@ -45,5 +49,6 @@ impl Diagnosis {
 pub fn diagnose(root: &NodeRoot, overrides: &Overrides, settings: &Settings) -> Diagnosis {
     let snap = snapshot::take(root, overrides);
     let findings = rules::diagnose(&snap, settings);
-    Diagnosis { node: snap.setup.node_name.clone(), root: root.dir().display().to_string(), setup: snap.setup, findings }
+    let unreadable = root.denied();
+    Diagnosis { node: snap.setup.node_name.clone(), root: root.dir().display().to_string(), setup: snap.setup, findings, unreadable }
 }

@@ -3,20 +3,22 @@
 //! link — resolve inside the root, never on the machine running kubecert. Reads are bounded in size
 //! and in symlink hops, so a hostile or corrupt disk cannot make kubecert hang or exhaust memory.
 
+use crate::hostfs::{self, Follow};
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+pub use crate::hostfs::MAX_FILE_SIZE;
+
 /// Symlink hops before a path counts as a loop (the Linux limit).
 const MAX_HOPS: usize = 40;
-/// The largest file kubecert reads: node certificate and config files are a few KiB.
-pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
 /// A node's root folder.
 #[derive(Debug, Clone)]
 pub struct NodeRoot {
     root: PathBuf,
+    /// Node paths this user was not allowed to read: kubecert's problem, not the node's.
+    denied: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Why a node file could not be read.
@@ -32,15 +34,26 @@ pub enum ReadError {
     /// Symlinks that never end.
     #[error("too many levels of symbolic links (a symlink loop)")]
     Loop,
-    /// A directory or device where a file was expected.
+    /// A directory where a file was expected.
     #[error("not a regular file")]
     NotAFile,
+    /// A FIFO, device, socket, pseudo-file-system file, or a symlink where none may be: never read.
+    #[error("not a regular file (a {what}); kubecert does not read it")]
+    Special {
+        /// What it is.
+        what: String,
+    },
     /// Larger than any certificate or config file should be.
-    #[error("the file is {size} bytes, larger than the {MAX_FILE_SIZE}-byte limit for a certificate or config file")]
+    #[error("the file is {size} bytes, larger than the {limit}-byte limit for a certificate, config or backup file")]
     TooLarge {
         /// Its size.
         size: u64,
+        /// The limit.
+        limit: u64,
     },
+    /// kubecert may not read it: its own problem, not the node's.
+    #[error("permission denied: unreadable by this user (run kubecert as root or with read access to it)")]
+    PermissionDenied,
     /// Permission denied or another I/O error.
     #[error("{0}")]
     Io(String),
@@ -72,7 +85,7 @@ impl NodeRoot {
             return Err(format!("cannot use {} as the node root: not a directory", dir.display()));
         }
         fs::read_dir(dir).map_err(|e| format!("cannot read the node root {}: {e}", dir.display()))?;
-        Ok(NodeRoot { root: dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))? })
+        Ok(NodeRoot { root: dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?, denied: Default::default() })
     }
 
     /// The host folder acting as `/`.
@@ -90,7 +103,7 @@ impl NodeRoot {
         let mut p = self.root.clone();
         for c in Path::new(node_path).components() {
             if let Component::Normal(n) = c {
-                p.push(n);
+                p.push(decode_name(&n.to_string_lossy()));
             }
         }
         p
@@ -115,8 +128,7 @@ impl NodeRoot {
                     if hops > MAX_HOPS {
                         return Err(ReadError::Loop);
                     }
-                    let target = fs::read_link(&host).map_err(|e| ReadError::Io(e.to_string()))?;
-                    let target = target.to_string_lossy().into_owned();
+                    let target = encode_name(fs::read_link(&host).map_err(|e| ReadError::Io(e.to_string()))?.as_os_str());
                     cur.pop();
                     if target.starts_with('/') {
                         cur.clear();
@@ -128,7 +140,7 @@ impl NodeRoot {
                     let dangling = if hops > 0 { Some(node_path.to_string()) } else { None };
                     return Err(ReadError::NotFound { dangling_link: dangling });
                 }
-                Err(e) => return Err(ReadError::Io(e.to_string())),
+                Err(e) => return Err(hostfs::read_error(&e)),
             }
         }
         Ok(format!("/{}", cur.join("/")))
@@ -139,32 +151,96 @@ impl NodeRoot {
         fs::symlink_metadata(self.host_path(node_path)).is_ok()
     }
 
-    /// Reads a regular file at `node_path`, following links inside the root.
+    /// Reads a regular file at `node_path`, following links inside the root (bounded, see [`hostfs`]).
     pub fn read(&self, node_path: &str) -> Result<NodeFile, ReadError> {
+        let r = self.read_inner(node_path);
+        if matches!(r, Err(ReadError::PermissionDenied))
+            && let Ok(mut d) = self.denied.lock()
+            && !d.iter().any(|p| p == node_path)
+        {
+            d.push(node_path.to_string());
+        }
+        r
+    }
+
+    /// The node paths [`NodeRoot::read`] was refused permission to read so far.
+    pub fn denied(&self) -> Vec<String> {
+        self.denied.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    fn read_inner(&self, node_path: &str) -> Result<NodeFile, ReadError> {
         let lmeta = fs::symlink_metadata(self.host_path(node_path));
         let is_symlink = lmeta.as_ref().is_ok_and(|m| m.file_type().is_symlink());
-        let link_target = if is_symlink { fs::read_link(self.host_path(node_path)).ok().map(|t| t.to_string_lossy().into_owned()) } else { None };
+        let link_target = if is_symlink { fs::read_link(self.host_path(node_path)).ok().map(|t| encode_name(t.as_os_str())) } else { None };
         let resolved = self.resolve(node_path)?;
-        let host = self.host_path(&resolved);
-        let meta = fs::metadata(&host).map_err(|e| ReadError::Io(e.to_string()))?;
-        if !meta.is_file() {
+        // Resolved: no symlink is left on the way, so a final one now would be a race — refused.
+        let (bytes, meta) = hostfs::read_regular(&self.host_path(&resolved), Follow::No, MAX_FILE_SIZE)?;
+        Ok(NodeFile { node_path: node_path.to_string(), resolved, is_symlink, link_target, mode: meta.permissions().mode() & 0o7777, bytes })
+    }
+
+    /// The host path of `node_path` with every directory on the way resolved inside the root; the
+    /// final component is not followed (callers create, unlink or open it with no-follow
+    /// semantics). The path for anything kubecert creates, removes or reads by a name it was given.
+    pub fn confine(&self, node_path: &str) -> Result<PathBuf, ReadError> {
+        let (parent, name) = split_last(node_path).ok_or(ReadError::NotAFile)?;
+        let dir = self.resolve(&parent)?;
+        let host = self.host_path(&dir);
+        if !fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
             return Err(ReadError::NotAFile);
         }
-        if meta.len() > MAX_FILE_SIZE {
-            return Err(ReadError::TooLarge { size: meta.len() });
+        Ok(host.join(decode_name(&name)))
+    }
+
+    /// For creating `node_dir`: the longest prefix that exists, resolved inside the root, and the
+    /// names still to create below it. A dangling symlink on the way is refused (creating through
+    /// it would create wherever it points), as is anything but a directory.
+    pub fn resolve_for_create(&self, node_dir: &str) -> Result<(String, Vec<String>), ReadError> {
+        // (component, came from a symlink's target)
+        let mut pending: Vec<(String, bool)> = components(node_dir).into_iter().rev().map(|c| (c, false)).collect();
+        let mut cur: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some((c, from_link)) = pending.pop() {
+            if c == ".." {
+                cur.pop();
+                continue;
+            }
+            cur.push(c);
+            let node = format!("/{}", cur.join("/"));
+            let host = self.host_path(&node);
+            match fs::symlink_metadata(&host) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    hops += 1;
+                    if hops > MAX_HOPS {
+                        return Err(ReadError::Loop);
+                    }
+                    let target = encode_name(fs::read_link(&host).map_err(|e| ReadError::Io(e.to_string()))?.as_os_str());
+                    cur.pop();
+                    if target.starts_with('/') {
+                        cur.clear();
+                    }
+                    pending.extend(components(&target).into_iter().rev().map(|c| (c, true)));
+                }
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(ReadError::NotAFile),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if from_link || pending.iter().any(|(c, l)| *l || c == "..") {
+                        return Err(ReadError::NotFound { dangling_link: Some(node_dir.to_string()) });
+                    }
+                    let missing: Vec<String> =
+                        std::iter::once(cur.pop().unwrap_or_default()).chain(pending.into_iter().rev().map(|(c, _)| c)).collect();
+                    return Ok((format!("/{}", cur.join("/")), missing));
+                }
+                Err(e) => return Err(hostfs::read_error(&e)),
+            }
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        fs::File::open(&host)
-            .and_then(|f| f.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes))
-            .map_err(|e| ReadError::Io(e.to_string()))?;
-        Ok(NodeFile { node_path: node_path.to_string(), resolved, is_symlink, link_target, mode: meta.permissions().mode() & 0o7777, bytes })
+        Ok((format!("/{}", cur.join("/")), Vec::new()))
     }
 
     /// Lists the names in a node directory (empty when it does not exist).
     pub fn list_dir(&self, node_dir: &str) -> Vec<String> {
         let Ok(resolved) = self.resolve(node_dir) else { return Vec::new() };
         let mut names: Vec<String> = fs::read_dir(self.host_path(&resolved))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| encode_name(&e.file_name())).collect())
             .unwrap_or_default();
         names.sort();
         names
@@ -180,6 +256,44 @@ fn components(p: &str) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// The first of the 256 code points (the end of Supplementary Private Use Area-B) that stand for
+/// the bytes of a file name that are not UTF-8: node paths are strings, and a name like
+/// `kubelet-client-\xff.pem` must survive the round trip (listing, backup, rollback) byte for byte.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// A file name (or link target) as a node-path string, losslessly (see [`RAW_BYTE_BASE`]).
+pub fn encode_name(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.extend(char::from_u32(RAW_BYTE_BASE + u32::from(*b)));
+        }
+    }
+    out
+}
+
+/// The host bytes of a node-path string made by [`encode_name`].
+pub fn decode_name(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let mut bytes = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u32::from(c).checked_sub(RAW_BYTE_BASE).and_then(|b| u8::try_from(b).ok()) {
+            Some(b) => bytes.push(b),
+            None => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    std::ffi::OsString::from_vec(bytes)
+}
+
+/// `/a/b/c` → (`/a/b`, `c`); none for the root itself or a name that is `..`.
+fn split_last(node_path: &str) -> Option<(String, String)> {
+    let mut parts = components(node_path);
+    let name = parts.pop().filter(|n| n != "..")?;
+    Some((format!("/{}", parts.join("/")), name))
 }
 
 /// Joins a possibly relative path from a file (a kubeconfig's `client-certificate`) to that file's
@@ -214,6 +328,12 @@ mod tests {
         assert_eq!(r.read("/var/lib/kubelet/pki/a").unwrap_err(), ReadError::Loop);
         assert!(matches!(r.read("/var/lib/kubelet/pki/dangling.pem").unwrap_err(), ReadError::NotFound { dangling_link: Some(_) }));
         assert!(matches!(r.read("/var/lib/kubelet/pki").unwrap_err(), ReadError::NotAFile));
+        // A non-UTF-8 name survives listing and reading.
+        let odd = pki.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"kubelet-client-\xff.pem"));
+        fs::write(&odd, b"y").unwrap();
+        let name = r.list_dir("/var/lib/kubelet/pki").into_iter().find(|n| n.contains('\u{10ffff}')).unwrap();
+        assert_eq!(r.read(&format!("/var/lib/kubelet/pki/{name}")).unwrap().bytes, b"y");
+        assert_eq!(decode_name(&encode_name(odd.as_os_str())), odd.as_os_str());
         // ".." cannot climb out of the root.
         assert_eq!(r.resolve("/../../var/lib/kubelet/pki/kubelet-client-2026.pem").unwrap(), "/var/lib/kubelet/pki/kubelet-client-2026.pem");
     }

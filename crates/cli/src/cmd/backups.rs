@@ -51,9 +51,11 @@ fn list(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     (None, Some(e)) => format!("{} ({e})", b.label),
                     _ => b.label.clone(),
                 };
-                let mut row = vec![b.id.clone(), b.created.chars().take(19).collect::<String>().replace('T', " "), state, what];
+                // Manifests are node data: escaped for the terminal.
+                let created = b.created.chars().take(19).collect::<String>().replace('T', " ");
+                let mut row = vec![render::safe_line(&b.id), render::safe_line(&created), state, render::safe_line(&what)];
                 if global.output == Output::Wide {
-                    row.push(b.paths.join(", "));
+                    row.push(render::safe_line(&b.paths.join(", ")));
                 }
                 t.add_row(row);
             }
@@ -64,7 +66,7 @@ fn list(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
     }
     for e in &bad {
-        eprintln!("kubecert: warning: {e}");
+        eprintln!("kubecert: warning: {}", render::safe(&e.to_string()));
     }
     Ok(if interrupted { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

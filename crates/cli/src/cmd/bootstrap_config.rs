@@ -90,7 +90,11 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let ca_pem = args
         .ca_file
         .as_ref()
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("read --ca-file {}", p.display())))
+        .map(|p| {
+            kubecert_node::hostfs::read_argument(p)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .with_context(|| format!("read --ca-file {}", p.display()))
+        })
         .transpose()?;
     // Open the node before touching the cluster: a bad --root must not leave a token behind.
     let target = if args.install.install { Some(InstallTarget::open(&args.install)?) } else { None };

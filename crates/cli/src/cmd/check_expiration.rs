@@ -18,7 +18,7 @@ pub struct Args {
     scan: Option<std::path::PathBuf>,
 }
 
-/// Runs it; exit 1 when any listed certificate has expired.
+/// Runs it; exit 1 when any listed certificate has expired, else 2 when a file could not be read.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let now = time::OffsetDateTime::now_utc();
     let rep = if let Some(dir) = &args.scan {
@@ -37,7 +37,12 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             print!("{}", table(&rep.certificate_authorities, global.output == Output::Wide, false));
         }
     }
-    Ok(ExitCode::from(if expired { 1 } else { 0 }))
+    // A report with holes is not a clean bill of health: say so, and do not exit 0.
+    let unreadable = rep.certificates.iter().chain(&rep.certificate_authorities).filter(|c| c.error.is_some()).count();
+    if unreadable > 0 {
+        eprintln!("kubecert: {unreadable} certificate file(s) could not be read or were skipped (see <unreadable: ...>); the report is incomplete");
+    }
+    Ok(ExitCode::from(if expired { 1 } else if unreadable > 0 { 2 } else { 0 }))
 }
 
 fn table(rows: &[CertExpiration], wide: bool, leaf: bool) -> String {
@@ -54,20 +59,20 @@ fn table(rows: &[CertExpiration], wide: bool, leaf: bool) -> String {
     t.set_header(header);
     for r in rows {
         let (expires, residual) = match (&r.error, r.expiration_date) {
-            (Some(e), _) => (format!("<unreadable: {e}>"), String::new()),
+            (Some(e), _) => (format!("<unreadable: {}>", render::safe_line(e)), String::new()),
             (None, Some(d)) => (
                 d.format(&time::macros::format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC")).unwrap_or_default(),
                 if r.residual_time < 0 { "<expired>".into() } else { render::human_duration(time::Duration::seconds(r.residual_time)) },
             ),
             (None, None) => ("<missing>".into(), String::new()),
         };
-        let mut row = vec![r.name.clone(), expires, residual];
+        let mut row = vec![render::safe_line(&r.name), expires, residual];
         if leaf {
-            row.push(r.ca_name.clone());
+            row.push(render::safe_line(&r.ca_name));
         }
         row.push(if r.externally_managed { "yes".into() } else { "no".into() });
         if wide {
-            row.push(r.path.clone());
+            row.push(render::safe_line(&r.path));
         }
         t.add_row(row);
     }

@@ -4,7 +4,7 @@
 //! (subject, key, chain to the CA the API server trusts), and writes a bundle or installs it.
 
 use super::install_common::{apply_plan, finish, print_report, refuse, run_install, verify_pair, Destination, InstallReport, Refused};
-use super::node_args::parse_duration;
+use super::node_args::parse_positive_duration;
 use super::sign::{print_bundle, rfc3339, split_sans, write_bundle};
 use super::token::{admin, runtime};
 use crate::global::Global;
@@ -48,13 +48,13 @@ pub struct Args {
     #[arg(long)]
     pub(super) approve: bool,
     /// How long to wait for the certificate (e.g. 2m, 90s).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_positive_duration)]
     pub(super) timeout: time::Duration,
     /// Type of the new key.
     #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<KeyType>()))]
     pub(super) key_type: KeyType,
     /// Ask for this lifetime (CSR expirationSeconds; the signer may cap it, and ignores less than 10m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
     pub(super) valid_for: Option<time::Duration>,
     /// Serving certificate SANs: DNS names or IPs (repeat it). Default: the node name.
     #[arg(long = "san", value_name = "NAME|IP")]

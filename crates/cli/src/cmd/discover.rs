@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     unsafe_skip_ca_verification: bool,
     /// How long to wait for the token's signature to appear in cluster-info.
-    #[arg(long, default_value = "15s", value_parser = parse_secs)]
+    #[arg(long, default_value = "15s", value_parser = super::node_args::parse_timeout)]
     timeout: Duration,
     /// Write the file here (mode 0600) instead of stdout.
     #[arg(long, value_name = "FILE", conflicts_with = "install")]
@@ -40,12 +40,6 @@ pub struct Args {
     install: InstallArgs,
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    match super::token::parse_ttl(s)?.0 {
-        Some(d) => Ok(Duration::from_secs(d.whole_seconds().max(0) as u64)),
-        None => Ok(Duration::ZERO),
-    }
-}
 
 /// Runs it; a refused or failed install is exit 1.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {

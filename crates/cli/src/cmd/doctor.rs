@@ -2,7 +2,7 @@
 
 use super::node_args::{parse_duration, NodeArgs};
 use crate::global::Global;
-use crate::render;
+use crate::render::{self, safe_line};
 use kubecert_node::{diagnose, Diagnosis, Settings, Severity};
 use std::process::ExitCode;
 
@@ -21,6 +21,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (root, ov) = args.node.open()?;
     let settings = Settings { warn_within: args.warn_within, ..Settings::default() };
     let d = diagnose(&root, &ov, &settings);
+    if !d.unreadable.is_empty() {
+        // Permission problems are kubecert's, not the node's: no findings built on them.
+        anyhow::bail!(
+            "cannot diagnose this node: permission denied reading {}; run kubecert as root or with read access to these files",
+            d.unreadable.join(", ")
+        );
+    }
     if !render::structured(global.output, &d)? {
         print!("{}", text(&d, global));
     }
@@ -32,12 +39,13 @@ pub fn text(d: &Diagnosis, global: &Global) -> String {
     use std::fmt::Write;
     let c = render::colour();
     let mut s = String::new();
-    let node = d.node.as_deref().unwrap_or("<unknown>");
-    let _ = writeln!(s, "node {node} (root {}, layout {})", d.root, d.setup.layout);
-    let _ = writeln!(s, "  kubeconfig {}  cert-dir {}", d.setup.kubeconfig, d.setup.cert_dir);
+    // Every value below comes from the node: escaped (render::safe_line), colours added after.
+    let node = safe_line(d.node.as_deref().unwrap_or("<unknown>"));
+    let _ = writeln!(s, "node {node} (root {}, layout {})", safe_line(&d.root), d.setup.layout);
+    let _ = writeln!(s, "  kubeconfig {}  cert-dir {}", safe_line(&d.setup.kubeconfig), safe_line(&d.setup.cert_dir));
     if global.output == crate::global::Output::Wide || global.verbose > 0 {
-        let _ = writeln!(s, "  bootstrap-kubeconfig {}  config {}", d.setup.bootstrap_kubeconfig.as_deref().unwrap_or("-"), d.setup.config.as_deref().unwrap_or("-"));
-        let _ = writeln!(s, "  flags from: {}", if d.setup.flag_files.is_empty() { "(no unit or env file found)".to_string() } else { d.setup.flag_files.join(", ") });
+        let _ = writeln!(s, "  bootstrap-kubeconfig {}  config {}", safe_line(d.setup.bootstrap_kubeconfig.as_deref().unwrap_or("-")), safe_line(d.setup.config.as_deref().unwrap_or("-")));
+        let _ = writeln!(s, "  flags from: {}", if d.setup.flag_files.is_empty() { "(no unit or env file found)".to_string() } else { safe_line(&d.setup.flag_files.join(", ")) });
     }
     if d.findings.is_empty() {
         let _ = writeln!(s, "\n{} no problems found", render::paint(c, "32", "ok"));
@@ -49,12 +57,12 @@ pub fn text(d: &Diagnosis, global: &Global) -> String {
             Severity::Warning => ("1;33", "warning"),
             Severity::Info => ("36", "info"),
         };
-        let _ = writeln!(s, "\n{} [{}] {}", render::paint(c, code, label), f.code, f.summary);
+        let _ = writeln!(s, "\n{} [{}] {}", render::paint(c, code, label), f.code, safe_line(&f.summary));
         for e in &f.evidence {
-            let _ = writeln!(s, "    seen: {e}");
+            let _ = writeln!(s, "    seen: {}", safe_line(e));
         }
         for (i, x) in f.fix.iter().enumerate() {
-            let _ = writeln!(s, "    {} {x}", if i == 0 { "fix: " } else { "     " });
+            let _ = writeln!(s, "    {} {}", if i == 0 { "fix: " } else { "     " }, safe_line(x));
         }
     }
     let errors = d.findings.iter().filter(|f| f.severity == Severity::Error).count();

@@ -45,8 +45,20 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     let mut bytes = Vec::new();
     match &args.file {
-        Some(f) => std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?.take(MAX_LOG).read_to_end(&mut bytes)?,
-        None => std::io::stdin().take(MAX_LOG).read_to_end(&mut bytes).context("cannot read stdin")?,
+        // Non-blocking, regular files only: a FIFO or /proc/kmsg named by mistake must not hang it.
+        Some(f) => kubecert_node::hostfs::open_regular(f, kubecert_node::hostfs::Follow::Yes)
+            .with_context(|| format!("cannot read {}", f.display()))?
+            .0
+            .take(MAX_LOG)
+            .read_to_end(&mut bytes)?,
+        None => {
+            use std::io::IsTerminal;
+            // Do not wait silently for input nobody knows is expected.
+            if std::io::stdin().is_terminal() {
+                eprintln!("kubecert explain: reading kubelet log lines from stdin (paste them, then Ctrl-D); or give a CODE, or --file FILE");
+            }
+            std::io::stdin().take(MAX_LOG).read_to_end(&mut bytes).context("cannot read stdin")?
+        }
     };
     let text = String::from_utf8_lossy(&bytes);
     let found = kubecert_node::logs::explain_lines(&text);

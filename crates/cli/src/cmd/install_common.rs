@@ -31,7 +31,7 @@ pub fn refuse<T>(msg: impl Into<String>) -> anyhow::Result<T> {
 pub fn finish(r: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
     match r {
         Err(e) if e.is::<Refused>() || e.is::<install::InstallError>() => {
-            eprintln!("kubecert: {e:#}");
+            eprintln!("kubecert: {}", render::error_text(&e));
             Ok(ExitCode::from(1))
         }
         other => other,
@@ -249,10 +249,10 @@ pub fn print_report(r: &InstallReport, global: &Global) {
         println!("installed:");
     }
     for ch in &r.changes {
-        println!("  {}", ch.line(!r.dry_run));
+        println!("  {}", render::safe_line(&ch.line(!r.dry_run)));
     }
     for n in &r.notes {
-        println!("  note: {n}");
+        println!("  note: {}", render::safe_line(n));
     }
     if let Some(b) = &r.backup {
         println!("backup {} in {} (undo with `kubecert rollback --to {}`)", b.backup_id, b.backup_dir, b.backup_id);
@@ -265,7 +265,7 @@ pub fn print_report(r: &InstallReport, global: &Global) {
         }
         if d.errors > 0 || global.verbose > 0 || global.output == crate::global::Output::Wide {
             for f in &d.findings {
-                println!("  {f}");
+                println!("  {}", render::safe_line(f));
             }
         }
     }

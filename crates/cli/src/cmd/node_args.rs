@@ -39,17 +39,18 @@ impl NodeArgs {
     }
 }
 
-/// Parses `30d`, `12h`, `90m`, `3600s` or a bare number of days.
+/// Every duration flag's parser: kubecert_config::Duration's one grammar (`90s`, `15m`, `2h`,
+/// `30d`, `1h30m`; bounded to 100 years, so no date arithmetic can overflow), exit 2 otherwise.
 pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30d, 12h, 90m or 3600s"))?;
-    Ok(match unit {
-        "" | "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        "s" => time::Duration::seconds(n),
-        "y" => time::Duration::days(365 * n),
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use d, h, m or s)")),
-    })
+    s.parse::<kubecert_config::Duration>().map(|d| d.as_time()).map_err(|e| e.to_string())
+}
+
+/// [`parse_duration`] for flags that must be above zero (lifetimes, timeouts).
+pub fn parse_positive_duration(s: &str) -> Result<time::Duration, String> {
+    kubecert_config::Duration::parse_positive(s).map(|d| d.as_time()).map_err(|e| e.to_string())
+}
+
+/// [`parse_positive_duration`] as a `std::time::Duration` (network timeouts).
+pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    kubecert_config::Duration::parse_positive(s).map(|d| d.as_std()).map_err(|e| e.to_string())
 }

@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
     /// For the CSR path: how long to wait for the certificate.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = super::node_args::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = super::node_args::parse_positive_duration)]
     timeout: time::Duration,
     /// Where backups of replaced files go (a node path).
     #[arg(long, value_name = "PATH", default_value = install::DEFAULT_BACKUP_ROOT)]
@@ -186,6 +186,7 @@ fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 serving: false,
                 sans: Vec::new(),
                 csr: None,
+                force: false,
                 dest: Destination::install_on(install_args.clone(), dry_run),
             };
             super::sign::sign(mk(true), global)?;
@@ -251,11 +252,17 @@ fn choose(args: &Args, global: &Global, t: &Target, node: &str, skipped: &mut Ve
     // 4. The cluster CA key.
     let (ca_cert, ca_key) = match (&args.ca_cert, &args.ca_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
-        _ => (t.root.host_path("/etc/kubernetes/pki/ca.crt"), t.root.host_path("/etc/kubernetes/pki/ca.key")),
+        // The node's own CA files: resolved inside the root (a symlink there must not lead out).
+        _ => {
+            // Unresolvable (a dangling link): an empty path, which is no file.
+            let inside = |p: &str| t.root.resolve(p).map(|r| t.root.host_path(&r)).unwrap_or_default();
+            (inside("/etc/kubernetes/pki/ca.crt"), inside("/etc/kubernetes/pki/ca.key"))
+        }
     };
     if ca_key.is_file() {
-        let loaded = std::fs::read(&ca_cert)
-            .and_then(|c| std::fs::read(&ca_key).map(|k| (c, k)))
+        let read = kubecert_node::hostfs::read_argument;
+        let loaded = read(&ca_cert)
+            .and_then(|c| read(&ca_key).map(|k| (c, k)))
             .map_err(|e| e.to_string())
             .and_then(|(c, k)| kubecert_pki::CertificateAuthority::load(&c, &k, time::OffsetDateTime::now_utc()).map(|_| ()).map_err(|e| e.to_string()));
         match loaded {

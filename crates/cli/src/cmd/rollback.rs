@@ -52,7 +52,7 @@ fn rollback(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let report = if args.dry_run {
         let rp = install::plan_rollback(&root, &args.backup_dir, args.to.as_deref())?;
         if !rp.drift.is_empty() && !args.force {
-            eprintln!("kubecert: warning: files changed since that install: {} (a real rollback needs --force)", rp.drift.join(", "));
+            eprintln!("kubecert: warning: files changed since that install: {} (a real rollback needs --force)", render::safe_line(&rp.drift.join(", ")));
         }
         Report { dry_run: true, changes: rp.plan.describe(&root), restored: rp.backup, changed_since: rp.drift, backup: None, doctor: None }
     } else {
@@ -69,12 +69,12 @@ fn rollback(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         let c = render::colour();
         let b = &report.restored;
         if report.dry_run {
-            println!("{} would restore backup {} ({}, {}):", render::paint(c, "1;33", "dry run:"), b.id, b.label, b.created);
+            println!("{} would restore backup {} ({}, {}):", render::paint(c, "1;33", "dry run:"), render::safe_line(&b.id), render::safe_line(&b.label), render::safe_line(&b.created));
         } else {
-            println!("restored backup {} ({}, {}):", b.id, b.label, b.created);
+            println!("restored backup {} ({}, {}):", render::safe_line(&b.id), render::safe_line(&b.label), render::safe_line(&b.created));
         }
         for ch in &report.changes {
-            println!("  {}", ch.line(!report.dry_run));
+            println!("  {}", render::safe_line(&ch.line(!report.dry_run)));
         }
         if let Some(a) = &report.backup {
             println!("the files it replaced are in backup {} (undo this rollback with `kubecert rollback --to {}`)", a.backup_id, a.backup_id);
@@ -82,7 +82,7 @@ fn rollback(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         if let Some(d) = &report.doctor {
             println!("doctor afterwards: {} error(s), {} warning(s)", d.errors, d.warnings);
             for f in &d.findings {
-                println!("  {f}");
+                println!("  {}", render::safe_line(f));
             }
         }
     }

@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
     /// Per-node timeout for the TCP connect and for the TLS handshake (e.g. 3s, 500ms).
-    #[arg(long, default_value = "3s", value_parser = parse_timeout)]
+    #[arg(long, default_value = "3s", value_parser = super::node_args::parse_timeout)]
     timeout: std::time::Duration,
     /// Dial this IP for Nodes that publish no usable address (InternalIP, ExternalIP, Hostname are tried first), e.g. 127.0.0.1 for loopback kubelets.
     #[arg(long, value_name = "IP")]
@@ -35,24 +35,10 @@ pub struct Args {
     #[arg(long)]
     no_kubelet_metrics: bool,
     /// Count serving certificates expiring within this many days as expiring soon.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     warn_days: u32,
 }
 
-fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
-    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else {
-        return Err(format!("{s:?}: give a unit, e.g. 3s or 500ms"));
-    };
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 3s or 500ms"))?;
-    if n == 0 {
-        return Err("the timeout must be above zero".into());
-    }
-    Ok(std::time::Duration::from_millis(n * mul))
-}
 
 /// Runs it.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {

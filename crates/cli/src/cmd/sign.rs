@@ -4,7 +4,6 @@
 //! installs it on the node under `--root`.
 
 use super::install_common::{finish, print_report, refuse, run_install, Destination, InstallReport, Refused};
-use super::node_args::parse_duration;
 use crate::global::Global;
 use crate::render;
 use anyhow::Context;
@@ -44,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<KeyType>()))]
     pub(super) key_type: KeyType,
     /// Lifetime (e.g. 365d, 90d, 1y); never beyond the CA's own expiry.
-    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = super::node_args::parse_positive_duration)]
     pub(super) valid_for: time::Duration,
     /// Also issue a kubelet serving certificate (EKU serverAuth) with the node's names as SANs.
     #[arg(long, conflicts_with = "csr")]
@@ -55,6 +54,10 @@ pub struct Args {
     /// Sign this PEM CSR, made elsewhere (its subject must be a node identity), instead of making a key.
     #[arg(long, value_name = "FILE", conflicts_with = "install")]
     pub(super) csr: Option<PathBuf>,
+    /// Install even a certificate that would not authenticate now (expired, not yet valid, not
+    /// signed by the cluster CA the node trusts).
+    #[arg(long, requires = "install")]
+    pub(super) force: bool,
     #[command(flatten)]
     pub(super) dest: Destination,
 }
@@ -80,7 +83,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
+    kubecert_node::hostfs::read_argument(path).with_context(|| format!("cannot read the {what} {}", path.display()))
 }
 
 pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -169,6 +172,12 @@ pub(super) fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             ca_pem: Some(ca_cert_pem.clone()),
             server: args.dest.target.server.clone(),
         };
+        // Never make the node worse: a certificate the API server would refuse now is not installed.
+        if !args.force
+            && let Err(why) = kubecert_node::install::check_would_authenticate(&t.root, &t.overrides, signed.certificate.der(), OffsetDateTime::now_utc())
+        {
+            return refuse(format!("{why}; nothing was changed (pass --force to install it anyway)"));
+        }
         let label = format!("sign --node {node}{}", if serving.is_some() { " --serving" } else { "" });
         let mut ci = t.plan_client(&cred, &label)?;
         ci.notes.append(&mut notes);
@@ -254,10 +263,11 @@ pub(super) fn write_bundle(
         files.push((format!("{node}-serving.crt"), Zeroizing::new(s.to_pem()), 0o644));
         files.push((format!("{node}-serving.key"), k.to_pem(), 0o600));
     }
-    for (name, _, _) in &files {
-        if dir.join(name).exists() {
-            return refuse(format!("{} already exists; kubecert does not overwrite a bundle (choose an empty --out-dir)", dir.join(name).display()));
-        }
+    // An empty or new folder only: nothing of the operator's is overwritten or, on failure, removed.
+    if let Ok(mut rd) = std::fs::read_dir(dir)
+        && rd.next().is_some()
+    {
+        return refuse(format!("{} is not empty; kubecert writes a bundle only into an empty or new --out-dir", dir.display()));
     }
     let names: Vec<String> = files.iter().map(|(n, _, m)| format!("{} ({m:04o})", dir.join(n).display())).collect();
     if dry_run {
@@ -267,24 +277,21 @@ pub(super) fn write_bundle(
     let mut written = Vec::new();
     for (name, body, mode) in &files {
         let path = dir.join(name);
-        let r = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(*mode)
-            .open(&path)
-            .and_then(|mut f| {
-                f.write_all(body.as_bytes())?;
-                f.sync_all()
-            });
+        // create_new: never through a symlink, never over anything already there.
+        let r = std::fs::OpenOptions::new().write(true).create_new(true).mode(*mode).open(&path).map(|f| (f, path.clone()));
+        let r = r.and_then(|(mut f, p)| {
+            // From here the file is ours: removed below if writing it fails.
+            written.push(p);
+            f.write_all(body.as_bytes())?;
+            f.sync_all()
+        });
         if let Err(e) = r {
-            // Leave no half bundle behind.
+            // Leave no half bundle behind; only files this run created.
             for p in &written {
                 let _ = std::fs::remove_file(p);
             }
-            let _ = std::fs::remove_file(&path);
             return Err(anyhow::anyhow!("cannot write {}: {e}", path.display()));
         }
-        written.push(path);
     }
     Ok(names)
 }

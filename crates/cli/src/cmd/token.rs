@@ -83,33 +83,9 @@ pub fn parse_ttl(s: &str) -> Result<Ttl, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Option<time::Duration>, String> {
-    let t = s.trim();
-    if t == "0" || t.is_empty() {
-        return Ok(None);
-    }
-    let mut total = time::Duration::ZERO;
-    let mut num = String::new();
-    let mut saw_unit = false;
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: i64 = num.parse().map_err(|_| format!("{t:?} is not a duration like 30m, 1h or 2h30m"))?;
-        num.clear();
-        saw_unit = true;
-        total += match c {
-            'h' => time::Duration::hours(n),
-            'm' => time::Duration::minutes(n),
-            's' => time::Duration::seconds(n),
-            'd' => time::Duration::days(n),
-            _ => return Err(format!("{t:?}: unknown unit {c:?} (use h, m or s)")),
-        };
-    }
-    if !num.is_empty() || !saw_unit {
-        return Err(format!("{t:?} is not a duration like 30m, 1h or 2h30m (a unit is required)"));
-    }
-    Ok(if total.is_zero() { None } else { Some(total) })
+    // The one checked grammar of every duration flag; zero means "never expires", as in kubeadm.
+    let d: kubecert_config::Duration = s.parse().map_err(|e: kubecert_config::DurationError| e.to_string())?;
+    Ok(if d.is_zero() { None } else { Some(d.as_time()) })
 }
 
 /// A small runtime for one command (the CLI is synchronous).

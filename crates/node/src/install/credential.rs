@@ -108,7 +108,7 @@ pub fn plan_client_install(
     {
         let c = relative_to(kubeconfig, c);
         let k = relative_to(kubeconfig, k);
-        let is_link = std::fs::symlink_metadata(root.host_path(&c)).is_ok_and(|m| m.file_type().is_symlink());
+        let is_link = root.confine(&c).and_then(|h| std::fs::symlink_metadata(h).map_err(|e| crate::hostfs::read_error(&e))).is_ok_and(|m| m.file_type().is_symlink());
         if c == k && (is_link || c.ends_with(&format!("/{CURRENT_LINK}"))) {
             let dir = parent(&c);
             let pem = stamped_pem(root, &dir, now);
@@ -283,4 +283,26 @@ pub fn plan_serving_install(
         .write(k.clone(), Contents::secret(key_pem.as_bytes()), 0o600)
         .write(c.clone(), Contents::public(cert_pem.into_bytes()), 0o644);
     Ok((plan, InstallStyle::SeparateFiles { cert: c, key: k }))
+}
+
+/// Would the kubelet authenticate with the certificate `leaf_der` now? It must be inside its
+/// validity period at `now` and signed by the cluster CA this node trusts (the kubelet
+/// kubeconfig's CA, else the layout's CA file). An install that fails this would replace a
+/// credential with one the API server refuses: make the node worse. Returns why, when not.
+pub fn check_would_authenticate(root: &NodeRoot, overrides: &crate::Overrides, leaf_der: &[u8], now: OffsetDateTime) -> Result<(), String> {
+    let leaf = kubecert_pki::Certificate::from_der(leaf_der).map_err(|e| format!("the new certificate cannot be parsed: {e}"))?;
+    let info = leaf.info();
+    if now < info.not_before {
+        return Err(format!("the new certificate is not valid yet (from {})", info.not_before));
+    }
+    if now >= info.not_after {
+        return Err(format!("the new certificate is already expired (it ended {})", info.not_after));
+    }
+    let snap = crate::snapshot::take(root, overrides);
+    let Some(ca) = crate::rules::cluster_ca(&snap) else {
+        return Err("this node names no cluster CA kubecert could read (the kubelet kubeconfig's CA or the CA file), so it cannot check who signed the new certificate".into());
+    };
+    kubecert_pki::verify_signed_by(&leaf, ca).map_err(|e| {
+        format!("the new certificate is not signed by the cluster CA this node trusts ({}): {e}", ca.info().subject)
+    })
 }

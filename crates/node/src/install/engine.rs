@@ -95,7 +95,8 @@ pub fn apply(root: &NodeRoot, plan: &InstallPlan, opts: &ApplyOptions) -> Result
 
     let id = store.new_id();
     let dir_node = format!("{backup_root}/{id}");
-    let dir_host = root.host_path(&dir_node);
+    // The store's own, resolved folder: never the lexical path, which a symlink could lead out.
+    let dir_host = store.host_dir(&id);
     let backup_err = |node_path: &str, source: std::io::Error| InstallError::Backup {
         node_path: node_path.to_string(),
         backup_dir: dir_node.clone(),
@@ -108,6 +109,8 @@ pub fn apply(root: &NodeRoot, plan: &InstallPlan, opts: &ApplyOptions) -> Result
     let result = (|| -> Result<(), InstallError> {
         store.ensure_root().map_err(|e| backup_err(&backup_root, e))?;
         fsops::mkdir(&dir_host, 0o700).map_err(|e| backup_err(&dir_node, e))?;
+        // First, before any copy: the proof that kubecert made this folder (see Store::clean_abandoned).
+        fsops::write_new(&dir_host.join(store::MARKER), store::MARKER_TEXT, 0o600).map_err(|e| backup_err(&dir_node, e))?;
         fsops::mkdir(&dir_host.join("files"), 0o700).map_err(|e| backup_err(&dir_node, e))?;
         for (i, (step, target)) in targets.iter().enumerate() {
             let (before, before_bytes) = record_before(&target.host, i, &target.node_path, &dir_host)
@@ -123,7 +126,7 @@ pub fn apply(root: &NodeRoot, plan: &InstallPlan, opts: &ApplyOptions) -> Result
                 Step::Symlink { target: t, .. } => ("symlink", Recorded::Symlink { target: t.clone() }, true),
                 Step::MoveAside { .. } => ("move-aside", Recorded::Absent, false),
             };
-            let temp_host = temp.then(|| target.dir_host.join(&temp_name));
+            let temp_host = temp.then(|| target.dir_host.join(crate::root::decode_name(&temp_name)));
             let temp_node = temp.then(|| sibling(&target.node_path, &temp_name));
             for d in &target.missing_dirs {
                 if !created_dirs.iter().any(|(n, _)| n == &d.0) {
@@ -228,8 +231,8 @@ fn record_before(host: &Path, i: usize, node_path: &str, dir_host: &Path) -> std
         Current::Symlink { target } => (Recorded::Symlink { target }, None),
         Current::File { .. } => {
             use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(host)?;
-            let bytes = Zeroizing::new(fsops::read(host)?);
+            let (bytes, meta) = fsops::read(host)?;
+            let bytes = Zeroizing::new(bytes);
             let name = Path::new(node_path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let copy = format!("files/{i:02}-{name}");
             // Copies are 0600 whatever the original was: some hold private keys.

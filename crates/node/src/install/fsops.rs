@@ -32,7 +32,8 @@ pub(crate) fn copy_owner(from: &fs::Metadata, to: &Path) -> io::Result<()> {
 /// Creates the symlink `path -> target` (`path` must not exist).
 pub(crate) fn symlink_new(target: &str, path: &Path) -> io::Result<()> {
     point(&format!("symlink {} -> {target}", path.display()));
-    std::os::unix::fs::symlink(target, path)
+    // Node strings carry non-UTF-8 bytes encoded (root::encode_name): the link gets the real bytes.
+    std::os::unix::fs::symlink(crate::root::decode_name(target), path)
 }
 
 /// Renames `from` over `to` (same directory): the atomic switch. Then fsyncs the directory.
@@ -75,7 +76,7 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Reads a whole small file.
-pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
-    fs::read(path)
+/// Reads a whole small regular file, not following a final symlink, bounded (see `hostfs`).
+pub(crate) fn read(path: &Path) -> io::Result<(Vec<u8>, fs::Metadata)> {
+    crate::hostfs::read_regular(path, crate::hostfs::Follow::No, crate::hostfs::MAX_FILE_SIZE).map_err(io::Error::other)
 }

@@ -127,13 +127,52 @@ impl Manifest {
     /// Reads the manifest in `dir` (node path `node_dir`, for errors).
     pub(crate) fn load(dir: &Path, node_dir: &str) -> Result<Manifest, InstallError> {
         let path = format!("{node_dir}/{MANIFEST}");
-        let bytes = fsops::read(&dir.join(MANIFEST)).map_err(|e| InstallError::BadManifest { path: path.clone(), detail: e.to_string() })?;
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| InstallError::BadManifest { path: path.clone(), detail: e.to_string() })?;
+        let (bytes, _) = fsops::read(&dir.join(MANIFEST)).map_err(|e| InstallError::BadManifest { path: path.clone(), detail: e.to_string() })?;
+        let folder = node_dir.rsplit('/').next().unwrap_or_default();
+        Manifest::parse(&bytes, folder).map_err(|detail| InstallError::BadManifest { path, detail })
+    }
+
+    /// Parses and checks a manifest found in the backup folder named `folder`. A manifest is as
+    /// untrusted as the rest of the tree: its id must be its folder's name, every node path
+    /// absolute without `..`, every copy a plain name inside the folder's `files/`, every temp
+    /// file a kubecert temp name next to its entry.
+    pub fn parse(bytes: &[u8], folder: &str) -> Result<Manifest, String> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if m.version != 1 {
-            return Err(InstallError::BadManifest { path, detail: format!("unknown manifest version {}", m.version) });
+            return Err(format!("unknown manifest version {}", m.version));
+        }
+        if m.id != folder {
+            return Err(format!("the manifest's id {:?} is not its folder's name {folder:?}", m.id));
+        }
+        let node_path = |p: &str| -> Result<(), String> {
+            let bad = !p.starts_with('/') || p.split('/').any(|c| c == "..") || p.contains('\0') || p == "/";
+            if bad { Err(format!("{p:?} is not an absolute node path without '..'")) } else { Ok(()) }
+        };
+        for e in &m.entries {
+            node_path(&e.node_path)?;
+            if let Recorded::File { copy: Some(c), .. } = &e.before {
+                let name = c.strip_prefix("files/").unwrap_or_default();
+                if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                    return Err(format!("the backup copy {c:?} of {} is not a file inside the backup folder", e.node_path));
+                }
+            }
+            if let Some(t) = &e.temp {
+                node_path(t)?;
+                let (dir, name) = (parent_of(&e.node_path), e.node_path.rsplit('/').next().unwrap_or_default());
+                if parent_of(t) != dir || t.rsplit('/').next() != Some(&format!(".{name}.kubecert-{}.tmp", m.id)) {
+                    return Err(format!("the temp file {t:?} is not kubecert's temp file for {}", e.node_path));
+                }
+            }
+        }
+        for d in &m.created_dirs {
+            node_path(d)?;
         }
         Ok(m)
     }
+}
+
+fn parent_of(p: &str) -> &str {
+    p.rfind('/').map_or("/", |i| &p[..i])
 }
 
 /// SHA-256 of `bytes`, hex.

@@ -28,7 +28,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use credential::{plan_client_install, plan_serving_install, verify_client_install, ClientInstall, InstallStyle, NewCredential, CURRENT_LINK};
+pub use credential::{check_would_authenticate, plan_client_install, plan_serving_install, verify_client_install, ClientInstall, InstallStyle, NewCredential, CURRENT_LINK};
 pub use engine::{apply, Applied, ApplyOptions, Verify};
 pub use error::InstallError;
 pub use manifest::{BackupState, Entry, Manifest, Recorded, DEFAULT_BACKUP_ROOT};

@@ -87,7 +87,7 @@ pub(crate) fn state_of(host: &Path) -> Current {
     match fs::symlink_metadata(host) {
         Err(_) => Current::Absent,
         Ok(m) if m.file_type().is_symlink() => Current::Symlink {
-            target: fs::read_link(host).map(|t| t.to_string_lossy().into_owned()).unwrap_or_default(),
+            target: fs::read_link(host).map(|t| crate::root::encode_name(t.as_os_str())).unwrap_or_default(),
         },
         Ok(m) if m.is_file() => Current::File { mode: format!("{:04o}", m.permissions().mode() & 0o7777), size: m.len() },
         Ok(m) if m.is_dir() => Current::Directory,
@@ -96,30 +96,15 @@ pub(crate) fn state_of(host: &Path) -> Current {
 }
 
 /// Resolves the directory `node_dir` inside the root; returns its resolved node path and the
-/// trailing components that do not exist yet.
+/// trailing components that do not exist yet (a dangling symlink on the way is refused).
 fn resolve_dir(root: &NodeRoot, node_dir: &str) -> Result<(String, Vec<String>), InstallError> {
-    let mut missing = Vec::new();
-    let mut cur = PathBuf::from(node_dir);
-    loop {
-        let s = cur.to_string_lossy().into_owned();
-        match root.resolve(&s) {
-            Ok(resolved) => {
-                let host = root.host_path(&resolved);
-                if !host.is_dir() {
-                    return Err(InstallError::InvalidPlan(format!("{s} is not a directory")));
-                }
-                missing.reverse();
-                return Ok((resolved, missing));
-            }
-            Err(ReadError::NotFound { .. }) => {
-                let Some(name) = cur.file_name() else {
-                    return Err(InstallError::InvalidPlan(format!("cannot resolve {node_dir} inside the root")));
-                };
-                missing.push(name.to_string_lossy().into_owned());
-                cur.pop();
-            }
-            Err(e) => return Err(InstallError::Read { node_path: s, detail: e.to_string() }),
-        }
+    match root.resolve_for_create(node_dir) {
+        Ok(r) => Ok(r),
+        Err(ReadError::NotAFile) => Err(InstallError::InvalidPlan(format!("{node_dir} is not a directory"))),
+        Err(ReadError::NotFound { .. }) => Err(InstallError::InvalidPlan(format!(
+            "{node_dir} runs through a symlink to a directory that does not exist inside the root; kubecert does not create through it"
+        ))),
+        Err(e) => Err(InstallError::Read { node_path: node_dir.to_string(), detail: e.to_string() }),
     }
 }
 
@@ -163,7 +148,7 @@ pub(crate) fn target_of(root: &NodeRoot, step: &Step) -> Result<Target, InstallE
 pub(crate) fn current_state(root: &NodeRoot, step: &Step) -> (String, Current) {
     match target_of(root, step) {
         Ok(t) => (t.node_path, t.current),
-        Err(_) => (step.node_path().to_string(), state_of(&root.host_path(step.node_path()))),
+        Err(_) => (step.node_path().to_string(), root.confine(step.node_path()).map_or(Current::Absent, |h| state_of(&h))),
     }
 }
 

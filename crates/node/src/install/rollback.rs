@@ -129,7 +129,8 @@ pub fn plan_rollback(root: &NodeRoot, backup_root: &str, to: Option<&str>) -> Re
         let now = recorded_now(root, &e.node_path);
         let ok = same(&now, &e.after) || (m.state == BackupState::Committing && same(&now, &e.before));
         if !ok {
-            drift.push(format!("{} (now {})", e.node_path, state_of(&root.host_path(&e.node_path))));
+            let now = root.confine(&e.node_path).map(|h| state_of(&h).to_string()).unwrap_or_else(|e| e.to_string());
+            drift.push(format!("{} (now {now})", e.node_path));
         }
         plan = match &e.before {
             Recorded::Absent => plan.move_aside(e.node_path.clone()),
@@ -139,7 +140,8 @@ pub fn plan_rollback(root: &NodeRoot, backup_root: &str, to: Option<&str>) -> Re
                     path: format!("{dir}/manifest.json"),
                     detail: format!("no copy recorded for {}", e.node_path),
                 })?;
-                let bytes = std::fs::read(host_dir.join(copy)).map_err(|err| InstallError::BadManifest {
+                // A plain name inside files/ (checked when the manifest was loaded), never followed out.
+                let (bytes, _) = super::fsops::read(&host_dir.join(copy)).map_err(|err| InstallError::BadManifest {
                     path: format!("{dir}/{copy}"),
                     detail: err.to_string(),
                 })?;
@@ -177,16 +179,17 @@ pub fn rollback(root: &NodeRoot, backup_root: &str, to: Option<&str>, force: boo
     Ok((rp.backup, applied))
 }
 
+/// What `node_path` holds now (its directories resolved inside the root, the last component not
+/// followed). Unreadable or special counts as absent: it differs from any recorded file.
 fn recorded_now(root: &NodeRoot, node_path: &str) -> Recorded {
-    let host = root.host_path(node_path);
+    let Ok(host) = root.confine(node_path) else { return Recorded::Absent };
     match state_of(&host) {
         Current::Absent => Recorded::Absent,
         Current::Symlink { target } => Recorded::Symlink { target },
-        Current::File { .. } => match std::fs::read(&host) {
-            Ok(b) => {
+        Current::File { .. } => match super::fsops::read(&host) {
+            Ok((b, meta)) => {
                 use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(&host).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0);
-                Recorded::File { mode, size: b.len() as u64, sha256: sha256_hex(&b), copy: None }
+                Recorded::File { mode: meta.permissions().mode() & 0o7777, size: b.len() as u64, sha256: sha256_hex(&b), copy: None }
             }
             Err(_) => Recorded::Absent,
         },

@@ -7,8 +7,14 @@ use super::fsops;
 use super::manifest::{BackupState, Manifest, MANIFEST};
 use crate::root::NodeRoot;
 use std::cell::RefCell;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::PathBuf;
+
+/// The file kubecert writes first into every backup folder it makes: only folders holding it are
+/// ever cleaned up, and only kubecert's own entries in them.
+pub(crate) const MARKER: &str = ".kubecert-backup";
+/// The marker's content.
+pub(crate) const MARKER_TEXT: &[u8] = b"made by kubecert; removed with this folder\n";
 
 /// The backup root of one node.
 pub(crate) struct Store {
@@ -38,13 +44,17 @@ impl Store {
     /// missing parents 0755 like the rest of the node's directories.
     pub(crate) fn ensure_root(&self) -> std::io::Result<()> {
         for d in self.created.borrow().iter() {
-            if !d.exists() {
+            if fs::symlink_metadata(d).is_err() {
                 match fsops::mkdir(d, if *d == self.host { 0o700 } else { 0o755 }) {
                     // Another kubecert run made it meanwhile (the lock lives inside it).
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     r => r?,
                 }
             }
+        }
+        // Whatever appeared meanwhile, the store must be a real directory, not a symlink out.
+        if !fs::symlink_metadata(&self.host).is_ok_and(|m| m.is_dir()) {
+            return Err(std::io::Error::other(format!("{} is not a directory", self.node)));
         }
         Ok(())
     }
@@ -65,7 +75,7 @@ impl Store {
             fail(e)
         })?;
         let path = self.host.join(".lock");
-        let f = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| {
+        let f = crate::hostfs::open_lock(&path).map_err(|e| {
             self.forget_created_root();
             fail(e)
         })?;
@@ -76,16 +86,17 @@ impl Store {
         }
     }
 
-    /// Cleans up after installs that died before replacing anything: backup folders without a
-    /// manifest are removed, and `prepared` ones have their temp files and new directories removed
-    /// and are marked abandoned. Safe: such installs never changed a target.
+    /// Cleans up after installs that died before replacing anything: backup folders kubecert
+    /// made (its marker inside) without a manifest lose kubecert's own entries, and `prepared`
+    /// ones have their temp files and new directories removed and are marked abandoned. Safe:
+    /// such installs never changed a target; nothing is removed recursively.
     pub(crate) fn clean_abandoned(&self, root: &NodeRoot) {
         for (node_dir, m) in self.list() {
-            let host_dir = root.host_path(&node_dir);
+            let host_dir = self.host.join(node_dir.rsplit('/').next().unwrap_or_default());
             match m {
-                Err(_) if !host_dir.join(MANIFEST).exists() && looks_like_id(&node_dir) => {
+                Err(_) if fs::symlink_metadata(host_dir.join(MANIFEST)).is_err() && is_ours(&host_dir) => {
                     // Died while copying, before the manifest existed: nothing was changed.
-                    let _ = fs::remove_dir_all(&host_dir);
+                    remove_own_folder(&host_dir);
                 }
                 Ok(mut m) if m.state == BackupState::Prepared => {
                     clean_prepared(root, &m);
@@ -174,21 +185,47 @@ impl Store {
     }
 }
 
-/// Removes what an install that died before its first replacement left: temp files and new, empty directories.
+/// Removes what an install that died before its first replacement left: temp files and new,
+/// empty directories. The manifest's paths are resolved inside the root like any node path (its
+/// temp names were checked when it was loaded); the last component is never followed.
 pub(crate) fn clean_prepared(root: &NodeRoot, m: &Manifest) {
     for e in &m.entries {
-        if let Some(t) = &e.temp {
-            let _ = fsops::remove_if_exists(&root.host_path(t));
+        if let Some(t) = &e.temp
+            && let Ok(host) = root.confine(t)
+        {
+            let _ = fsops::remove_if_exists(&host);
         }
     }
     for d in m.created_dirs.iter().rev() {
-        let _ = fs::remove_dir(root.host_path(d));
+        if let Ok(host) = root.confine(d) {
+            // remove_dir: only an empty directory, and a symlink is not a directory.
+            let _ = fs::remove_dir(host);
+        }
     }
 }
 
-fn looks_like_id(node_dir: &str) -> bool {
-    let name = node_dir.rsplit('/').next().unwrap_or("");
-    name.len() >= 20 && name.as_bytes()[8] == b'-' && name[..8].bytes().all(|b| b.is_ascii_digit())
+/// A folder kubecert made: a real directory holding its marker as a regular file.
+fn is_ours(dir: &std::path::Path) -> bool {
+    fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) && fs::symlink_metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file())
+}
+
+/// Removes a half-made backup folder entry by entry: the copies in `files/`, the manifest's temp
+/// file, the marker, then the (now empty) folders. Anything else keeps the folder in place.
+fn remove_own_folder(dir: &std::path::Path) {
+    let files = dir.join("files");
+    if fs::symlink_metadata(&files).is_ok_and(|m| m.is_dir())
+        && let Ok(rd) = fs::read_dir(&files)
+    {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        let _ = fs::remove_dir(&files);
+    }
+    let _ = fsops::remove_if_exists(&dir.join(".manifest.json.tmp"));
+    let _ = fsops::remove_if_exists(&dir.join(MARKER));
+    let _ = fs::remove_dir(dir);
 }
 
 /// Now, RFC 3339 UTC.

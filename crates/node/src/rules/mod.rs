@@ -9,6 +9,7 @@ mod kubeconfig;
 mod rotation;
 mod serving;
 mod trust;
+mod unit;
 
 use crate::finding::Finding;
 use crate::snapshot::{CertSource, Snapshot};
@@ -42,6 +43,7 @@ pub const RULES: &[Rule] = &[
     serving::check,
     files::check,
     agent::check,
+    unit::check,
 ];
 
 /// Runs every rule; errors first, then warnings, then info (stable within a severity).
