@@ -90,7 +90,7 @@ fn openssl_made_trees_give_the_field_reports_codes() {
     let d = tempfile::tempdir().unwrap();
     for (scenario, want) in [
         ("healthy", vec![]),
-        ("report-000", vec!["bootstrap-kubeconfig-missing", "client-cert-expired"]),
+        ("report-000", vec!["bootstrap-kubeconfig-missing", "client-cert-expired", "kubelet-will-not-start"]),
         ("report-004", vec!["bootstrap-kubeconfig-missing", "client-cert-identity-mismatch"]),
     ] {
         let dir = d.path().join(scenario);
@@ -115,5 +115,5 @@ fn relative_links_and_override_paths() {
     assert_eq!(t.codes(), Vec::<&str>::new());
     // An explicit --cert-dir that holds nothing is honoured (and the kubeconfig still resolves).
     let ov = Overrides { kubeconfig: Some("/nonexistent.conf".into()), ..Default::default() };
-    assert_eq!(t.codes_with(&ov), ["bootstrap-kubeconfig-missing", "kubeconfig-missing"]);
+    assert_eq!(t.codes_with(&ov), ["bootstrap-kubeconfig-missing", "kubeconfig-missing", "kubelet-will-not-start"]);
 }
