@@ -177,8 +177,6 @@ fn run_state(c: &Cluster, s: &State) -> Row {
         _ => "-".into(),
     };
     let findings = json["findings"].as_array().map(|a| a.iter().map(|f| format!("{}:{}", f["severity"].as_str().unwrap_or(""), f["code"].as_str().unwrap_or(""))).collect::<Vec<_>>().join(" ")).unwrap_or_default();
-    // The embedded pair's certificate, to recognise it in the store afterwards.
-    let (_, embedded_fp) = sh("grep client-certificate-data \"$T/etc/kubernetes/kubelet.conf\" | awk '{print $2}' | base64 -d 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null || true", &env);
 
     let started = Instant::now();
     c.testbed(&["node", "start", &n]);
@@ -192,7 +190,6 @@ fn run_state(c: &Cluster, s: &State) -> Row {
         Kubelet::Exited
     };
     let (_, log) = c.try_testbed(&["node", "logs", &n, "--last"]);
-    let (_, store_fp) = sh("openssl x509 -noout -fingerprint -sha256 -in \"$T$(readlink \"$T/var/lib/kubelet/pki/kubelet-client-current.pem\")\" 2>/dev/null || true", &env);
     let _ = c.try_testbed(&["node", "stop", &n]);
     if let Ok(dir) = std::env::var("KUBECERT_LOG_CORPUS") {
         let d = std::path::Path::new(&dir).join(s.name);
@@ -200,12 +197,16 @@ fn run_state(c: &Cluster, s: &State) -> Row {
         std::fs::write(d.join("kubelet.log"), &log).unwrap();
     }
     let loaded = loaded_pair(&log).unwrap_or_else(|| "-".into());
+    let (_, csrs, _) = c.kubectl(&["get", "csr", "-o", "jsonpath={range .items[*]}{.spec.username}{\"\\n\"}{end}"]);
+    let csr_by_node = csrs.lines().any(|u| u == format!("system:node:{n}"));
     // The credential doctor names is the one the kubelet used.
     let credential_agrees = match step.as_str() {
         "store-current" | "kubeconfig-files" | "cert-dir-pair" if loaded != credential => Err(format!("doctor names {credential}, the kubelet loaded {loaded}")),
-        "embedded-fallback" if kubelet != Kubelet::Exited && (embedded_fp.trim().is_empty() || embedded_fp.trim() != store_fp.trim()) => {
-            Err(format!("doctor says the embedded pair, the kubelet's store holds {:?} (embedded {:?})", store_fp.trim(), embedded_fp.trim()))
-        }
+        // The store found no pair on disk (no "Loading cert/key pair" line), so the certificate it
+        // presented can only be the embedded one; when Ready, the node's own user filed the rotation
+        // CSR that the fallback forces (certificate_manager.go:550), i.e. it authenticated with it.
+        "embedded-fallback" if loaded != "-" => Err(format!("doctor says the embedded pair, the kubelet loaded {loaded}")),
+        "embedded-fallback" if kubelet == Kubelet::Ready && !csr_by_node => Err("doctor says the embedded pair, but no CSR by the node's own user".into()),
         _ => Ok(()),
     };
     eprintln!("state {} done in {:.0?}: kubelet {kubelet:?}, doctor exit {doctor_exit} {verdict}/{step}", s.name, started.elapsed());

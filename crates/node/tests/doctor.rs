@@ -138,6 +138,9 @@ fn each_client_cert_problem_has_its_code() {
             t.write("/etc/kubernetes/pki/ca.crt", &other.cert_pem, 0o644);
         }), vec!["ca-mismatch"]),
         ("no hostname", Box::new(|t: &NodeTree| t.remove("/etc/hostname")), vec!["node-name-unknown"]),
+        // kubelet v1.37 loads clientCAFile at start and exits without it (auth.go:74-78; testbed: kubelet_oracle.rs).
+        ("client CA file missing", Box::new(|t: &NodeTree| t.remove("/etc/kubernetes/pki/ca.crt")), vec!["kubelet-will-not-start"]),
+        ("client CA file empty", Box::new(|t: &NodeTree| t.write("/etc/kubernetes/pki/ca.crt", "", 0o644)), vec!["kubelet-will-not-start"]),
         ("kubelet config unreadable", Box::new(|t: &NodeTree| t.write("/var/lib/kubelet/config.yaml", "rotateCertificates: [", 0o644)), vec!["kubelet-config-invalid", "kubelet-will-not-start"]),
     ];
     for (what, break_it, want) in cases {
@@ -159,6 +162,9 @@ fn embedded_stale_cert_and_missing_ca() {
     let conf = std::fs::read_to_string(t.host("/etc/kubernetes/kubelet.conf")).unwrap();
     let conf: String = conf.lines().filter(|l| !l.contains("certificate-authority-data")).map(|l| format!("{l}\n")).collect();
     t.write("/etc/kubernetes/kubelet.conf", &conf, 0o600);
+    // clientCAFile still names the removed ca.crt: the kubelet would not even start.
+    assert_eq!(t.codes(), ["ca-missing", "kubelet-will-not-start"]);
+    t.write("/var/lib/kubelet/config.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\n", 0o644);
     assert_eq!(t.codes(), ["ca-missing"]);
 }
 
