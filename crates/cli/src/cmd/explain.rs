@@ -4,7 +4,6 @@
 use crate::global::Global;
 use crate::render;
 use anyhow::Context;
-use std::io::Read;
 use std::process::ExitCode;
 
 /// Explain a finding code, or map kubelet log lines (stdin or --file) to causes and fixes.
@@ -20,8 +19,8 @@ pub struct Args {
     list: bool,
 }
 
-/// Largest log input read (journals can be big; the known lines are near the end anyway).
-const MAX_LOG: u64 = 64 * 1024 * 1024;
+/// Most log input kept: the last 64 MiB (journals can be big; the decisive lines are near the end).
+const MAX_LOG: usize = 64 * 1024 * 1024;
 
 /// Runs it; exit 1 when a code is unknown.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -43,11 +42,13 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut bytes = Vec::new();
-    match &args.file {
-        Some(f) => std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?.take(MAX_LOG).read_to_end(&mut bytes)?,
-        None => std::io::stdin().take(MAX_LOG).read_to_end(&mut bytes).context("cannot read stdin")?,
+    let (bytes, dropped) = match &args.file {
+        Some(f) => kubecert_node::logs::read_tail(std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?, MAX_LOG)?,
+        None => kubecert_node::logs::read_tail(std::io::stdin(), MAX_LOG).context("cannot read stdin")?,
     };
+    if dropped {
+        eprintln!("kubecert: the input is larger than {} MiB; explaining its last {} MiB", MAX_LOG >> 20, MAX_LOG >> 20);
+    }
     let text = String::from_utf8_lossy(&bytes);
     let found = kubecert_node::logs::explain_lines(&text);
     if render::structured(global.output, &found)? {
