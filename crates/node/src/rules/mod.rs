@@ -72,6 +72,16 @@ pub(crate) fn cluster_ca(snap: &Snapshot) -> Option<&kubecert_pki::Certificate> 
     from_kubeconfig.or(snap.cluster_ca.outcome.as_ref().ok())
 }
 
+/// The CA the API server checks client certificates against (`--client-ca-file`), per layout:
+/// k3s/rke2 keep it apart from the server CA the kubeconfig trusts (`client-ca.crt` vs
+/// `server-ca.crt`); kubeadm uses one CA for both.
+pub(crate) fn client_signer_ca(snap: &Snapshot) -> Option<&kubecert_pki::Certificate> {
+    if snap.setup.layout.agent_managed() {
+        return snap.cluster_ca.outcome.as_ref().ok().or_else(|| cluster_ca(snap));
+    }
+    cluster_ca(snap)
+}
+
 /// Can the kubelet authenticate with the credential it will present? (it presents one, in its
 /// validity window, key matching, this node's name in group system:nodes, trusted by the cluster CA
 /// when known; or a token).
@@ -90,7 +100,7 @@ pub(crate) fn client_usable(snap: &Snapshot, s: &Settings) -> bool {
         Some(n) => leaf.info().common_names.first().map(String::as_str) == Some(&kubecert_pki::node_common_name(n)),
         None => true,
     };
-    let trusted = cluster_ca(snap).is_none_or(|ca| kubecert_pki::verify_signed_by(leaf, ca).is_ok());
+    let trusted = client_signer_ca(snap).is_none_or(|ca| kubecert_pki::verify_signed_by(leaf, ca).is_ok());
     let org_ok = leaf.info().organizations == [kubecert_pki::NODES_GROUP];
     leaf.is_valid_at(s.now) && key.matches(leaf) && name_ok && org_ok && trusted
 }
@@ -107,6 +117,16 @@ pub(crate) fn start_fix(snap: &Snapshot) -> Vec<String> {
 /// The commands that get a node a new client credential, best first, with real values filled in
 /// where the snapshot knows them.
 pub(crate) fn new_credential_fix(snap: &Snapshot) -> Vec<String> {
+    let layout = snap.setup.layout;
+    if layout.agent_managed() {
+        // The agent fetches its certificates from the server at start: kubeadm's repairs do not apply.
+        let node = snap.setup.node_name.clone().unwrap_or_else(|| "<node-name>".into());
+        return vec![
+            format!("Restart the agent: `systemctl restart {layout}-agent`; it renews the kubelet's certificates near expiry at start (on a server node: `{layout} certificate rotate`, then restart {layout})."),
+            format!("If the agent cannot reach the server or its token is gone, re-register it with the server's token ({layout} agent --token ... or the config file), then restart it."),
+            format!("Last resort, where the client CA key is: `kubecert sign --node {node} --ca-cert client-ca.crt --ca-key client-ca.key --install --root <node root>`."),
+        ];
+    }
     let node = snap.setup.node_name.clone().unwrap_or_else(|| "<node-name>".into());
     let server = snap
         .kubeconfig
