@@ -56,8 +56,9 @@ pub struct Authentication {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct X509Authentication {
-    /// The CA that client certificates presented to the kubelet must chain to.
-    #[serde(default)]
+    /// The CA that client certificates presented to the kubelet must chain to. The kubelet spells
+    /// it `clientCAFile` (camelCase would read `clientCaFile` and never match).
+    #[serde(default, rename = "clientCAFile")]
     pub client_ca_file: Option<String>,
 }
 

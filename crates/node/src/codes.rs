@@ -51,8 +51,8 @@ pub const CODES: &[CodeDoc] = &[
         explanation: "The key is corrupted, encrypted (kubelet keys never are) or of an unsupported type." },
     CodeDoc { code: "client-key-mismatch", severity: Error, title: "The client key does not belong to the certificate",
         explanation: "The private key's public half is not the certificate's: TLS fails ('private key does not match public key'). Usually a certificate and key copied from different places." },
-    CodeDoc { code: "kubeconfig-embedded-cert-stale", severity: Warning, title: "kubelet.conf embeds an old certificate while a newer rotated one exists",
-        explanation: "kubelet.conf carries client-certificate-data, but the kubelet rotates into /var/lib/kubelet/pki/kubelet-client-current.pem. The kubelet checks the embedded one at start; once it expires the kubelet re-bootstraps and dies although a valid certificate sits on disk (kubernetes#99645). Point kubelet.conf at kubelet-client-current.pem." },
+    CodeDoc { code: "kubeconfig-embedded-cert-stale", severity: Warning, title: "kubelet.conf embeds a stale certificate the kubelet does not use",
+        explanation: "kubelet.conf carries client-certificate-data that the kubelet does not present: with rotation on, the store's kubelet-client-current.pem comes first and the embedded pair is only a fallback. Without --bootstrap-kubeconfig that is harmless (a warning). With it, an expired embedded certificate makes the kubelet bootstrap at start although a valid certificate sits in the store, and exit if the bootstrap kubeconfig is gone (then doctor reports kubelet-will-not-start). Point kubelet.conf at kubelet-client-current.pem." },
     CodeDoc { code: "current-link-not-symlink", severity: Warning, title: "kubelet-client-current.pem is a regular file, not a symlink",
         explanation: "The kubelet's certificate store swaps the kubelet-client-current.pem symlink on rotation; when it is a plain file (copied by hand) rotation fails with 'expected ... to be a symlink but it is a file'." },
     CodeDoc { code: "bootstrap-kubeconfig-missing", severity: Error, title: "No bootstrap kubeconfig to fall back on",
@@ -85,6 +85,12 @@ pub const CODES: &[CodeDoc] = &[
         explanation: "On k3s and rke2 the agent fetches the kubelet's certificates from the server at start and renews them on restart when they are close to expiry; restart the agent service rather than signing by hand." },
     CodeDoc { code: "kubelet-unit-expansion-too-large", severity: Error, title: "The kubelet unit's command line expands beyond the kernel's limit",
         explanation: "systemd expands $VAR and ${VAR} in ExecStart= from Environment= and EnvironmentFile= values; the kernel refuses to start a program whose arguments exceed ARG_MAX (2 MiB with the default stack) or one argument beyond MAX_ARG_STRLEN (128 KiB), so the kubelet does not start. kubecert stops expanding at the same limits and reports the unit." },
+    CodeDoc { code: "kubelet-will-not-start", severity: Error, title: "The kubelet will refuse to start",
+        explanation: "kubelet v1.37 exits at start when its --config file does not load, its authentication.x509.clientCAFile is missing, empty or holds no certificate, its kubeconfig does not load with no bootstrap to replace it, a bootstrap is needed and the bootstrap kubeconfig does not load, or (rotation on) the first client pair its store finds does not load (e.g. a key that does not match). The evidence names the step (docs/kubelet-credential-precedence.md)." },
+    CodeDoc { code: "kubelet-will-bootstrap", severity: Info, title: "The kubelet will TLS-bootstrap a new client certificate",
+        explanation: "The kubeconfig's certificate is missing, unloadable or past its NotAfter and a bootstrap kubeconfig is present: the kubelet files a CSR with the bootstrap token at start. This works when the token is valid and the cluster approves node CSRs (kubecert rbac check)." },
+    CodeDoc { code: "unused-client-cert-stale", severity: Warning, title: "A client certificate the kubelet does not use is stale",
+        explanation: "A client credential on the node that the kubelet's precedence does not pick (a kubeconfig's files, kubelet-client.crt/.key, the store) has expired or does not load. It does not affect the kubelet, but people and tools take it for the kubelet's credential." },
 ];
 
 /// The documentation of `code`.

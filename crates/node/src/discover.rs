@@ -203,3 +203,22 @@ fn dropins(root: &NodeRoot, unit: &str) -> Vec<String> {
     }
     by_name.into_values().collect()
 }
+
+/// Where kubecert looked for a kubelet, when it found none: no unit, drop-in or flags file, no
+/// KubeletConfiguration, no kubeconfig, no `/var/lib/kubelet`, no distribution marker, and no
+/// path given by the user. `None` when any of them is there (then it is a node, maybe a broken one).
+pub fn no_kubelet(root: &NodeRoot, setup: &KubeletSetup, ov: &Overrides) -> Option<Vec<String>> {
+    if ov.kubeconfig.is_some() || ov.config.is_some() || ov.cert_dir.is_some() || !setup.flag_files.is_empty() {
+        return None;
+    }
+    let mut looked: Vec<String> = UNIT_NAMES.iter().flat_map(|n| UNIT_DIRS.iter().flat_map(move |d| [format!("{d}/{n}"), format!("{d}/{n}.d/")])).collect();
+    looked.extend(LOOSE_ENV_FILES.iter().map(|s| s.to_string()));
+    let mut files = vec![setup.kubeconfig.clone(), "/var/lib/kubelet".to_string()];
+    files.extend(setup.config.clone().or_else(|| setup.defaults.config.map(String::from)));
+    files.extend(Layout::DETECTION_ORDER.iter().filter(|l| **l != Layout::Kubeadm).map(|l| l.paths().marker.to_string()));
+    if files.iter().any(|p| root.exists_lexically(p)) {
+        return None;
+    }
+    looked.extend(files);
+    Some(looked)
+}

@@ -158,22 +158,29 @@ pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> Expirati
         let external = !ca_keys.get(e.ca).copied().unwrap_or(false) && !absent;
         certs.push(row(e.name, path, cert, e.ca, now, external));
     }
-    // The kubelet's own certificates, which kubeadm does not list.
-    let kubelet_client = match &snap.kubeconfig.outcome {
-        Ok(v) => match v.client.as_ref().map(|c| &c.cert) {
-            Some(Ok(src)) => Ok(Some(src.leaf().clone())),
-            Some(Err((_, p))) if p.is_missing() => Ok(None),
-            Some(Err((_, p))) => Err(p.to_string()),
-            None => Ok(None),
+    // The kubelet's own client certificate, which kubeadm does not list: the one the kubelet
+    // presents by its own precedence (crate::credential), then the ones on the node it does not use.
+    let kubelet_client = match snap.presented() {
+        Some(c) => match &c.cert {
+            Ok(src) => Ok(Some(src.leaf().clone())),
+            Err((_, p)) if p.is_missing() => Ok(None),
+            Err((_, p)) => Err(p.to_string()),
         },
-        Err(p) if p.is_missing() => Ok(None),
-        Err(p) => Err(p.to_string()),
+        None => Ok(None),
     };
-    let client_origin = snap.kubeconfig.outcome.as_ref().ok().and_then(|v| v.client.as_ref()).map(|c| match &c.cert {
+    let client_origin = snap.presented().map(|c| match &c.cert {
         Ok(s) => s.origin.clone(),
         Err((p, _)) => p.clone(),
     });
     certs.push(row("kubelet.conf", &client_origin.unwrap_or_else(|| snap.kubeconfig.path.clone()), kubelet_client, "ca", now, !ca_keys["ca"]));
+    for c in snap.choice.unused.iter().filter_map(|l| snap.credential(l)) {
+        let (origin, cert) = match &c.cert {
+            Ok(src) => (src.origin.clone(), Ok(Some(src.leaf().clone()))),
+            Err((p, e)) if e.is_missing() => (p.clone(), Ok(None)),
+            Err((p, e)) => (p.clone(), Err(e.to_string())),
+        };
+        certs.push(row("kubelet-client-unused", &origin, cert, "ca", now, !ca_keys["ca"]));
+    }
     if let Some(s) = &snap.serving {
         let ca_name = match &s.outcome {
             Ok(c) if c.info().self_issued => "self-signed".to_string(),

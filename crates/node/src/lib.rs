@@ -3,6 +3,7 @@
 //! and replaced safely. Synchronous file-system code only; no network.
 
 pub mod codes;
+pub mod credential;
 pub mod discover;
 pub mod expiration;
 pub mod finding;
@@ -36,6 +37,12 @@ pub struct Diagnosis {
     /// Files this user may not read: the diagnosis is incomplete (run as root), not the node broken.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<String>,
+    /// Set when there is no kubelet here at all: the places looked at (then `findings` is empty:
+    /// not a node is not a broken node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_kubelet: Option<Vec<String>>,
+    /// The client credential the kubelet will present, the deciding step, and the unused ones.
+    pub client_credential: credential::Choice,
 }
 
 impl Diagnosis {
@@ -48,7 +55,9 @@ impl Diagnosis {
 /// Diagnoses the node under `root`.
 pub fn diagnose(root: &NodeRoot, overrides: &Overrides, settings: &Settings) -> Diagnosis {
     let snap = snapshot::take(root, overrides);
-    let findings = rules::diagnose(&snap, settings);
+    let no_kubelet = discover::no_kubelet(root, &snap.setup, overrides);
+    let findings = if no_kubelet.is_some() { Vec::new() } else { rules::diagnose(&snap, settings) };
     let unreadable = root.denied();
-    Diagnosis { node: snap.setup.node_name.clone(), root: root.dir().display().to_string(), setup: snap.setup, findings, unreadable }
+    let node = snap.setup.node_name.clone();
+    Diagnosis { node, root: root.dir().display().to_string(), client_credential: snap.choice, setup: snap.setup, findings, unreadable, no_kubelet }
 }

@@ -2,10 +2,11 @@
 //! it points at, the bootstrap kubeconfig, the KubeletConfiguration, the certificate directory, the
 //! cluster CA and the serving certificate. Rules are pure functions of this snapshot.
 
+use crate::credential::{self, cert_file, embedded_cert, Choice, Credential, Location, Verdict};
 use crate::discover::{discover, KubeletSetup, Overrides};
 use crate::root::{relative_to, NodeFile, NodeRoot, ReadError};
 use kubecert_config::{Kubeconfig, KubeletConfiguration};
-use kubecert_pki::{Certificate, PkiError, PrivateKey};
+use kubecert_pki::Certificate;
 
 /// A file that was looked for: its path and what reading it gave.
 #[derive(Debug)]
@@ -61,17 +62,6 @@ impl CertSource {
     }
 }
 
-/// The client credential a kubeconfig's current user holds.
-#[derive(Debug)]
-pub struct ClientCredential {
-    /// The certificate, or why it cannot be used.
-    pub cert: Result<CertSource, (String, Problem)>,
-    /// The key, or why it cannot be used.
-    pub key: Result<(String, PrivateKey), (String, Problem)>,
-    /// Mode of the key file (None for embedded keys).
-    pub key_mode: Option<u32>,
-}
-
 /// A parsed kubeconfig with what its current context resolves to.
 #[derive(Debug)]
 pub struct KubeconfigView {
@@ -81,8 +71,13 @@ pub struct KubeconfigView {
     pub server: Option<String>,
     /// The CA the kubeconfig trusts (file or embedded), if any.
     pub ca: Option<Result<CertSource, (String, Problem)>>,
-    /// The client credential (None when the user has a token or nothing).
-    pub client: Option<ClientCredential>,
+    /// The client credential clientcmd would use (embedded data wins over files); None when the
+    /// user has a token or nothing.
+    pub client: Option<Credential>,
+    /// Why clientcmd would refuse this kubeconfig although it parses (both a file and `-data` set,
+    /// a `certificate-authority` file it cannot read), or why its TLS config cannot be built (a CA
+    /// that holds no certificate).
+    pub rejected: Option<String>,
     /// True when the user authenticates with a bearer token.
     pub has_token: bool,
     /// The token value's id part (bootstrap tokens are `id.secret`), never the secret.
@@ -109,6 +104,11 @@ pub struct CertDir {
     pub stale_bootstrap_key: bool,
     /// Private key files in the directory with their modes.
     pub key_files: Vec<(String, u32)>,
+    /// The store's pair (`kubelet-client-current.pem` as cert and key) when the kubelet's `os.Stat`
+    /// finds it: absent when missing or a dangling link.
+    pub store: Option<Credential>,
+    /// `kubelet-client.crt` + `kubelet-client.key` when both exist.
+    pub pair: Option<Credential>,
 }
 
 /// The whole snapshot.
@@ -130,18 +130,62 @@ pub struct Snapshot {
     pub client_ca_file: Option<Looked<Certificate>>,
     /// The serving certificate the kubelet presents.
     pub serving: Option<Looked<Certificate>>,
+    /// Why the kubelet cannot load its `clientCAFile` (it then exits), if so.
+    pub client_ca_error: Option<String>,
+    /// The client credential the kubelet presents, the step that decided, and the unused ones.
+    pub choice: Choice,
+}
+
+impl Snapshot {
+    /// Every client credential found, the kubeconfig's first.
+    pub fn credentials(&self) -> impl Iterator<Item = &Credential> {
+        let k = self.kubeconfig.outcome.as_ref().ok().and_then(|v| v.client.as_ref());
+        k.into_iter().chain(self.cert_dir.store.as_ref()).chain(self.cert_dir.pair.as_ref())
+    }
+
+    /// The credential at `l`.
+    pub fn credential(&self, l: &Location) -> Option<&Credential> {
+        self.credentials().find(|c| &c.location == l)
+    }
+
+    /// The credential the kubelet's decision is about (presented, expired, or failing to load).
+    pub fn presented(&self) -> Option<&Credential> {
+        self.choice.credential.as_ref().and_then(|l| self.credential(l))
+    }
+
+    /// "the kubelet will present X: <step>", for evidence lines.
+    pub fn presented_evidence(&self) -> String {
+        let l = self.choice.credential.as_ref().map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+        let what = match &self.choice.verdict {
+            Verdict::Presents => format!("the kubelet will present {l}"),
+            Verdict::Expired => format!("the kubelet finds only {l}, which has expired, and presents no certificate"),
+            Verdict::Token => "the kubelet authenticates with its kubeconfig's token".into(),
+            Verdict::Bootstraps => "the kubelet will request a new certificate with its bootstrap kubeconfig".into(),
+            Verdict::NoCertificate => "the kubelet has no client certificate to present".into(),
+            Verdict::RefusesToStart(why) => format!("the kubelet will refuse to start: {why}"),
+        };
+        format!("{what} — {}", self.choice.step.why())
+    }
 }
 
 /// Reads the node under `root`.
 pub fn take(root: &NodeRoot, ov: &Overrides) -> Snapshot {
     let setup = discover(root, ov);
-    let kubeconfig = read_kubeconfig(root, &setup.kubeconfig);
-    let bootstrap = setup.bootstrap_kubeconfig.as_deref().map(|p| read_kubeconfig(root, p));
+    let kubeconfig = read_kubeconfig(root, &setup.kubeconfig, &setup.cert_dir);
+    let bootstrap = setup.bootstrap_kubeconfig.as_deref().map(|p| read_kubeconfig(root, p, &setup.cert_dir));
     let kubelet_config = setup.config.as_deref().map(|p| {
         let (outcome, mode) = read_with(root, p, |f| KubeletConfiguration::parse(&f.bytes).map_err(|e| e.to_string()));
         Looked { path: p.to_string(), outcome, mode }
     });
+    let mut kubeconfig = kubeconfig;
     let cert_dir = read_cert_dir(root, &setup.cert_dir);
+    // The kubeconfig naming the store is the store: one location, with the link's target.
+    if let (Ok(v), Some(s)) = (&mut kubeconfig.outcome, &cert_dir.store)
+        && let Some(c) = &mut v.client
+        && matches!(c.location, Location::Store { .. })
+    {
+        c.location = s.location.clone();
+    }
     let cluster_ca = read_cert(root, setup.defaults.cluster_ca);
     let client_ca_file = kubelet_config
         .as_ref()
@@ -150,7 +194,31 @@ pub fn take(root: &NodeRoot, ov: &Overrides) -> Snapshot {
         .filter(|p| *p != setup.defaults.cluster_ca)
         .map(|p| read_cert(root, p));
     let serving = serving_cert_path(root, &setup, kubelet_config.as_ref().and_then(|k| k.outcome.as_ref().ok())).map(|p| read_cert(root, &p));
-    Snapshot { setup, kubeconfig, bootstrap, kubelet_config, cert_dir, cluster_ca, client_ca_file, serving }
+    let client_ca_error = kubelet_config.as_ref().and_then(|k| k.outcome.as_ref().ok()).and_then(|k| k.client_ca_file()).and_then(|p| client_ca_problem(root, p));
+    let mut snap = Snapshot {
+        setup,
+        kubeconfig,
+        bootstrap,
+        kubelet_config,
+        cert_dir,
+        cluster_ca,
+        client_ca_file,
+        serving,
+        client_ca_error,
+        choice: Choice { verdict: Verdict::NoCertificate, step: credential::Step::NothingToPresent, credential: None, unused: vec![] },
+    };
+    snap.choice = crate::credential::inputs::choose_for(&snap, time::OffsetDateTime::now_utc());
+    snap
+}
+
+/// What `dynamiccertificates.NewDynamicCAContentFromFile` would say about the kubelet's
+/// `clientCAFile` (auth.go:74-78, dynamic_cafile_content.go:104-121).
+fn client_ca_problem(root: &NodeRoot, path: &str) -> Option<String> {
+    match root.read(path) {
+        Err(e) => Some(format!("clientCAFile {path}: {e}")),
+        Ok(f) if f.bytes.is_empty() => Some(format!("missing content for CA bundle \"client-ca-bundle::{path}\"")),
+        Ok(f) => kubecert_pki::load_certificates(&f.bytes).err().map(|e| format!("error loading CA bundle for \"client-ca-bundle::{path}\": {e}")),
+    }
 }
 
 fn read_with<T>(root: &NodeRoot, path: &str, parse: impl FnOnce(&NodeFile) -> Result<T, String>) -> (Result<T, Problem>, Option<u32>) {
@@ -167,88 +235,74 @@ fn read_cert(root: &NodeRoot, path: &str) -> Looked<Certificate> {
     Looked { path: path.to_string(), outcome, mode }
 }
 
-fn read_kubeconfig(root: &NodeRoot, path: &str) -> Looked<KubeconfigView> {
+fn read_kubeconfig(root: &NodeRoot, path: &str, cert_dir: &str) -> Looked<KubeconfigView> {
     let (outcome, mode) = read_with(root, path, |f| {
         let config = Kubeconfig::parse(&f.bytes).map_err(|e| e.to_string())?;
-        view(root, path, config)
+        view(root, path, config, cert_dir)
     });
     Looked { path: path.to_string(), outcome, mode }
 }
 
-fn view(root: &NodeRoot, path: &str, config: Kubeconfig) -> Result<KubeconfigView, String> {
+fn view(root: &NodeRoot, path: &str, config: Kubeconfig, cert_dir: &str) -> Result<KubeconfigView, String> {
     let r = config.resolve(None).map_err(|e| e.to_string())?;
     let server = r.cluster.server.clone();
     let ca = match (&r.cluster.certificate_authority_data, &r.cluster.certificate_authority) {
-        (Some(data), _) => Some(embedded(path, "certificate-authority-data", data)),
+        (Some(data), _) => Some(embedded_cert(path, "certificate-authority-data", data)),
         (None, Some(file)) => Some(cert_file(root, &relative_to(path, file))),
         (None, None) => None,
     };
     let u = r.user;
-    let client = if u.client_certificate.is_some() || u.client_certificate_data.is_some() || u.client_key.is_some() || u.client_key_data.is_some() {
-        let cert = client_cert(root, path, u);
-        let (key, key_mode) = match (&u.client_key_data, &u.client_key) {
-            (Some(data), _) => {
-                let origin = format!("{path}#client-key-data");
-                (key_from(kubecert_pki::load_bundle_base64(data.expose()), &origin), None)
-            }
-            (None, Some(file)) => {
-                let p = relative_to(path, file);
-                match root.read(&p) {
-                    Ok(f) => (key_from(kubecert_pki::load_bundle(&f.bytes), &p), Some(f.mode)),
-                    Err(e) => (Err((p, Problem::Read(e))), None),
-                }
-            }
-            (None, None) => (Err((path.to_string(), Problem::Invalid("the user has a client certificate but no key".into()))), None),
-        };
-        Some(ClientCredential { cert, key, key_mode })
-    } else {
-        None
-    };
+    let has_cert = u.client_certificate.is_some() || u.client_certificate_data.is_some() || u.client_key.is_some() || u.client_key_data.is_some();
+    let client = has_cert.then(|| kubeconfig_credential(root, path, u, cert_dir));
+    let mut rejected = None;
+    if u.client_certificate.is_some() && u.client_certificate_data.is_some() {
+        rejected = Some(format!("client-cert-data and client-cert are both specified for {:?}. client-cert-data will override.", r.user_name));
+    } else if u.client_key.is_some() && u.client_key_data.is_some() {
+        rejected = Some(format!("client-key-data and client-key are both specified for {:?}; client-key-data will override", r.user_name));
+    } else if r.cluster.certificate_authority.is_some() && r.cluster.certificate_authority_data.is_some() {
+        rejected = Some("certificate-authority-data and certificate-authority are both specified".into());
+    } else if let Some(Err((p, e))) = &ca {
+        rejected = Some(format!("unable to read certificate-authority {p}: {e}"));
+    }
     let token_id = u.token.as_ref().and_then(|t| t.expose().split_once('.').map(|(id, _)| id.to_string()));
-    Ok(KubeconfigView { server, ca, client, has_token: u.token.is_some(), token_id, config })
+    Ok(KubeconfigView { server, ca, client, rejected, has_token: u.token.is_some(), token_id, config })
+}
+
+/// The credential a kubeconfig's user holds, as clientcmd uses it: embedded data wins over files.
+fn kubeconfig_credential(root: &NodeRoot, path: &str, u: &kubecert_config::User, cert_dir: &str) -> Credential {
+    if u.client_certificate_data.is_some() || u.client_key_data.is_some() {
+        return Credential::embedded(path, u.client_certificate_data.as_deref(), u.client_key_data.as_ref().map(|k| k.expose()));
+    }
+    let cert = u.client_certificate.as_deref().map(|f| relative_to(path, f));
+    let key = u.client_key.as_deref().map(|f| relative_to(path, f));
+    let store = format!("{cert_dir}/kubelet-client-current.pem");
+    let location = match (&cert, &key) {
+        (Some(c), Some(k)) if c == k && *c == store => Location::Store { current: store.clone(), target: None },
+        (Some(c), Some(k)) if c == k => Location::Combined { path: c.clone() },
+        (c, k) => Location::FilePair { cert: c.clone().unwrap_or_default(), key: k.clone().unwrap_or_default() },
+    };
+    let mut cred = Credential::read_files(root, location, cert.as_deref().unwrap_or(""), key.as_deref().unwrap_or(""));
+    if cert.is_none() {
+        cred.cert = Err((path.to_string(), Problem::Invalid("the user has a client key but no client certificate".into())));
+    }
+    if key.is_none() {
+        cred.key = Err((path.to_string(), Problem::Invalid("the user has a client certificate but no key".into())));
+    }
+    cred
 }
 
 /// The client certificate of a kubeconfig's user (the kubeconfig at node path `path`): embedded
 /// data, or a file relative to the kubeconfig.
 pub(crate) fn client_cert(root: &NodeRoot, path: &str, u: &kubecert_config::User) -> Result<CertSource, (String, Problem)> {
     match (&u.client_certificate_data, &u.client_certificate) {
-        (Some(data), _) => embedded(path, "client-certificate-data", data),
+        (Some(data), _) => embedded_cert(path, "client-certificate-data", data),
         (None, Some(file)) => cert_file(root, &relative_to(path, file)),
         (None, None) => Err((path.to_string(), Problem::Invalid("the user has no client certificate".into()))),
     }
 }
 
-fn key_from(bundle: Result<kubecert_pki::Bundle, PkiError>, origin: &str) -> Result<(String, PrivateKey), (String, Problem)> {
-    let invalid = |e: String| (origin.to_string(), Problem::Invalid(e));
-    match bundle {
-        Ok(b) => match b.key {
-            Some(Ok(k)) => Ok((origin.to_string(), k)),
-            Some(Err(e)) => Err(invalid(e.to_string())),
-            None => Err(invalid("no private key in it".into())),
-        },
-        Err(e) => Err(invalid(e.to_string())),
-    }
-}
 
-fn embedded(path: &str, field: &str, data: &str) -> Result<CertSource, (String, Problem)> {
-    let origin = format!("{path}#{field}");
-    match kubecert_pki::load_bundle_base64(data) {
-        Ok(b) if !b.certificates.is_empty() => Ok(CertSource { origin, embedded: true, chain: b.certificates }),
-        Ok(_) => Err((origin, Problem::Invalid("no certificate in the data".into()))),
-        Err(e) => Err((origin, Problem::Invalid(e.to_string()))),
-    }
-}
 
-fn cert_file(root: &NodeRoot, path: &str) -> Result<CertSource, (String, Problem)> {
-    match root.read(path) {
-        Ok(f) => match kubecert_pki::load_bundle(&f.bytes) {
-            Ok(b) if !b.certificates.is_empty() => Ok(CertSource { origin: path.to_string(), embedded: false, chain: b.certificates }),
-            Ok(_) => Err((path.to_string(), Problem::Invalid("no certificate in the file".into()))),
-            Err(e) => Err((path.to_string(), Problem::Invalid(e.to_string()))),
-        },
-        Err(e) => Err((path.to_string(), Problem::Read(e))),
-    }
-}
 
 fn read_cert_dir(root: &NodeRoot, dir: &str) -> CertDir {
     let current_path = format!("{dir}/kubelet-client-current.pem");
@@ -262,6 +316,15 @@ fn read_cert_dir(root: &NodeRoot, dir: &str) -> CertDir {
     };
     if cd.current_exists {
         cd.current = Some(cert_file(root, &current_path).map_err(|(_, p)| p));
+        // The kubelet's os.Stat follows the link: a dangling one is no pair at all.
+        if !matches!(root.read(&current_path), Err(ReadError::NotFound { .. })) {
+            let location = Location::Store { current: current_path.clone(), target: cd.current_target.clone() };
+            cd.store = Some(Credential::read_files(root, location, &current_path, &current_path));
+        }
+    }
+    let (crt, key) = (format!("{dir}/kubelet-client.crt"), format!("{dir}/kubelet-client.key"));
+    if root.exists_lexically(&crt) && root.exists_lexically(&key) {
+        cd.pair = Some(Credential::read_files(root, Location::FilePair { cert: crt.clone(), key: key.clone() }, &crt, &key));
     }
     for name in root.list_dir(dir) {
         let p = format!("{dir}/{name}");

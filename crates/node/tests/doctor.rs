@@ -22,11 +22,14 @@ fn field_report_000_expired_cert_and_no_bootstrap_file() {
     let t = NodeTree::kubeadm("w0");
     let (c, k) = t.ca.client_pem(&node_common_name("w0"), Some(NODES_GROUP), now() - Duration::days(400), now() - Duration::days(35));
     t.install_client(&c, &k, "2025-10-01-00-00-00");
-    assert_eq!(t.codes(), ["bootstrap-kubeconfig-missing", "client-cert-expired"]);
+    // kubelet v1.37: the expired certificate fails isClientConfigStillValid, the bootstrap file is
+    // needed and absent, so it exits (checked on the testbed: crates/cli/tests/kubelet_oracle.rs).
+    assert_eq!(t.codes(), ["bootstrap-kubeconfig-missing", "client-cert-expired", "kubelet-will-not-start"]);
     assert_eq!(t.severity_of("bootstrap-kubeconfig-missing"), Some(Severity::Error));
-    // With a bootstrap kubeconfig present, the kubelet will re-bootstrap: only the expiry is reported.
+    // With a bootstrap kubeconfig present, the kubelet re-bootstraps and comes back: not an error.
     t.write_bootstrap("abcdef.0123456789abcdef");
-    assert_eq!(t.codes(), ["client-cert-expired"]);
+    assert_eq!(t.codes(), Vec::<&str>::new());
+    assert_eq!(t.severity_of("kubelet-will-bootstrap"), Some(Severity::Info));
 }
 
 #[test]
@@ -68,7 +71,8 @@ fn missing_key_and_cert_dangling_link() {
             std::fs::remove_file(p).unwrap();
         }
     }
-    assert_eq!(t.codes(), ["bootstrap-kubeconfig-missing", "client-cert-missing"]);
+    // The dangling link fails isClientConfigStillValid and there is no bootstrap file: the kubelet exits.
+    assert_eq!(t.codes(), ["bootstrap-kubeconfig-missing", "client-cert-missing", "kubelet-will-not-start"]);
 }
 
 #[test]
@@ -100,7 +104,7 @@ fn each_client_cert_problem_has_its_code() {
             let (c, _) = t.ca.client_pem(&node_common_name(&t.name), Some(NODES_GROUP), now() - Duration::days(1), now() + Duration::days(300));
             let (_, k2) = t.ca.client_pem(&node_common_name(&t.name), Some(NODES_GROUP), now() - Duration::days(1), now() + Duration::days(300));
             t.install_client(&c, &k2, "x");
-        }), vec!["bootstrap-kubeconfig-missing", "client-key-mismatch"]),
+        }), vec!["bootstrap-kubeconfig-missing", "client-key-mismatch", "kubelet-will-not-start"]),
         ("truncated pem", Box::new(|t: &NodeTree| {
             let (c, k) = t.ca.client_pem(&node_common_name(&t.name), Some(NODES_GROUP), now() - Duration::days(1), now() + Duration::days(300));
             let all = format!("{c}{k}");
@@ -108,7 +112,7 @@ fn each_client_cert_problem_has_its_code() {
             let link = t.host("/var/lib/kubelet/pki/kubelet-client-current.pem");
             let _ = std::fs::remove_file(&link);
             symlink("/var/lib/kubelet/pki/kubelet-client-x.pem", link).unwrap();
-        }), vec!["bootstrap-kubeconfig-missing", "client-cert-invalid"]),
+        }), vec!["bootstrap-kubeconfig-missing", "client-cert-invalid", "kubelet-will-not-start"]),
         ("rotation disabled", Box::new(|t: &NodeTree| {
             t.write("/var/lib/kubelet/config.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n", 0o644);
         }), vec!["rotation-disabled"]),
@@ -124,8 +128,8 @@ fn each_client_cert_problem_has_its_code() {
         }), vec!["key-permissions-too-open"]),
         ("serving expired", Box::new(|t: &NodeTree| t.write_serving(now() - Duration::days(400), now() - Duration::days(1))), vec!["serving-cert-expired"]),
         ("serving expiring", Box::new(|t: &NodeTree| t.write_serving(now() - Duration::days(360), now() + Duration::days(3))), vec!["serving-cert-expiring-soon"]),
-        ("kubeconfig invalid", Box::new(|t: &NodeTree| t.write("/etc/kubernetes/kubelet.conf", "users: [unterminated\n", 0o600)), vec!["bootstrap-kubeconfig-missing", "kubeconfig-invalid"]),
-        ("kubeconfig missing", Box::new(|t: &NodeTree| t.remove("/etc/kubernetes/kubelet.conf")), vec!["bootstrap-kubeconfig-missing", "kubeconfig-missing"]),
+        ("kubeconfig invalid", Box::new(|t: &NodeTree| t.write("/etc/kubernetes/kubelet.conf", "users: [unterminated\n", 0o600)), vec!["bootstrap-kubeconfig-missing", "kubeconfig-invalid", "kubelet-will-not-start"]),
+        ("kubeconfig missing", Box::new(|t: &NodeTree| t.remove("/etc/kubernetes/kubelet.conf")), vec!["bootstrap-kubeconfig-missing", "kubeconfig-missing", "kubelet-will-not-start"]),
         ("bootstrap invalid", Box::new(|t: &NodeTree| {
             t.write_bootstrap("not-a-bootstrap-token");
         }), vec!["bootstrap-kubeconfig-invalid"]),
@@ -134,7 +138,10 @@ fn each_client_cert_problem_has_its_code() {
             t.write("/etc/kubernetes/pki/ca.crt", &other.cert_pem, 0o644);
         }), vec!["ca-mismatch"]),
         ("no hostname", Box::new(|t: &NodeTree| t.remove("/etc/hostname")), vec!["node-name-unknown"]),
-        ("kubelet config unreadable", Box::new(|t: &NodeTree| t.write("/var/lib/kubelet/config.yaml", "rotateCertificates: [", 0o644)), vec!["kubelet-config-invalid", "rotation-disabled"]),
+        // kubelet v1.37 loads clientCAFile at start and exits without it (auth.go:74-78; testbed: kubelet_oracle.rs).
+        ("client CA file missing", Box::new(|t: &NodeTree| t.remove("/etc/kubernetes/pki/ca.crt")), vec!["kubelet-will-not-start"]),
+        ("client CA file empty", Box::new(|t: &NodeTree| t.write("/etc/kubernetes/pki/ca.crt", "", 0o644)), vec!["kubelet-will-not-start"]),
+        ("kubelet config unreadable", Box::new(|t: &NodeTree| t.write("/var/lib/kubelet/config.yaml", "rotateCertificates: [", 0o644)), vec!["kubelet-config-invalid", "kubelet-will-not-start"]),
     ];
     for (what, break_it, want) in cases {
         let t = NodeTree::kubeadm("w3");
@@ -155,6 +162,9 @@ fn embedded_stale_cert_and_missing_ca() {
     let conf = std::fs::read_to_string(t.host("/etc/kubernetes/kubelet.conf")).unwrap();
     let conf: String = conf.lines().filter(|l| !l.contains("certificate-authority-data")).map(|l| format!("{l}\n")).collect();
     t.write("/etc/kubernetes/kubelet.conf", &conf, 0o600);
+    // clientCAFile still names the removed ca.crt: the kubelet would not even start.
+    assert_eq!(t.codes(), ["ca-missing", "kubelet-will-not-start"]);
+    t.write("/var/lib/kubelet/config.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\n", 0o644);
     assert_eq!(t.codes(), ["ca-missing"]);
 }
 

@@ -90,7 +90,7 @@ fn openssl_made_trees_give_the_field_reports_codes() {
     let d = tempfile::tempdir().unwrap();
     for (scenario, want) in [
         ("healthy", vec![]),
-        ("report-000", vec!["bootstrap-kubeconfig-missing", "client-cert-expired"]),
+        ("report-000", vec!["bootstrap-kubeconfig-missing", "client-cert-expired", "kubelet-will-not-start"]),
         ("report-004", vec!["bootstrap-kubeconfig-missing", "client-cert-identity-mismatch"]),
     ] {
         let dir = d.path().join(scenario);
@@ -115,5 +115,33 @@ fn relative_links_and_override_paths() {
     assert_eq!(t.codes(), Vec::<&str>::new());
     // An explicit --cert-dir that holds nothing is honoured (and the kubeconfig still resolves).
     let ov = Overrides { kubeconfig: Some("/nonexistent.conf".into()), ..Default::default() };
-    assert_eq!(t.codes_with(&ov), ["bootstrap-kubeconfig-missing", "kubeconfig-missing"]);
+    assert_eq!(t.codes_with(&ov), ["bootstrap-kubeconfig-missing", "kubeconfig-missing", "kubelet-will-not-start"]);
+}
+
+/// k3s/rke2 agents trust the API server with server-ca.crt while their client certificates come from
+/// a separate client-ca.crt (the API server's --client-ca-file): an agent whose only fault is an
+/// expired client certificate has exactly that finding, and the agent's own fix comes first.
+#[test]
+fn agent_client_ca_is_not_the_server_ca() {
+    for (dist, layout) in [("k3s", Layout::K3s), ("rke2", Layout::Rke2)] {
+        let t = NodeTree::kubeadm("agent-2");
+        for p in ["/etc/systemd/system/kubelet.service.d", "/var/lib/kubelet", "/etc/kubernetes"] {
+            t.remove(p);
+        }
+        let a = format!("/var/lib/rancher/{dist}/agent");
+        let server_ca = TestCa::new(&format!("{dist}-server-ca"));
+        let (c, k) = t.ca.client_pem(&node_common_name("agent-2"), Some(NODES_GROUP), now() - Duration::days(400), now() - Duration::days(1));
+        t.write(&format!("{a}/client-ca.crt"), &t.ca.cert_pem, 0o644);
+        t.write(&format!("{a}/server-ca.crt"), &server_ca.cert_pem, 0o644);
+        t.write(&format!("{a}/client-kubelet.crt"), &c, 0o644);
+        t.write(&format!("{a}/client-kubelet.key"), &k, 0o600);
+        t.write(&format!("{a}/kubelet.kubeconfig"), &format!("apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n    certificate-authority: {a}/server-ca.crt\n  name: local\ncontexts:\n- context:\n    cluster: local\n    user: user\n  name: Default\ncurrent-context: Default\nkind: Config\nusers:\n- name: user\n  user:\n    client-certificate: {a}/client-kubelet.crt\n    client-key: {a}/client-kubelet.key\n"), 0o600);
+        assert_eq!(layout_of(&t), layout, "{dist}");
+        assert_eq!(t.codes(), ["client-cert-expired"], "{dist}");
+        let root = NodeRoot::new(t.dir.path()).unwrap();
+        let d = kubecert_node::diagnose(&root, &Overrides::default(), &Default::default());
+        let f = d.findings.iter().find(|f| f.code == "client-cert-expired").unwrap();
+        assert!(f.fix[0].contains(&format!("systemctl restart {dist}-agent")), "{dist}: the agent's own fix first: {:?}", f.fix);
+        assert!(!f.fix.iter().any(|x| x.contains("kubecert discover") || x.contains("bootstrap-config")), "{dist}: no kubeadm repairs: {:?}", f.fix);
+    }
 }

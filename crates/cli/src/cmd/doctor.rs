@@ -31,7 +31,27 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if !render::structured(global.output, &d)? {
         print!("{}", text(&d, global));
     }
+    // Not a node is not a broken node: kubecert could not do its job here (exit 2).
+    if d.no_kubelet.is_some() {
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::from(if d.has_errors() { 1 } else { 0 }))
+}
+
+/// One line: what the kubelet will present and why.
+fn client_line(d: &Diagnosis) -> String {
+    use kubecert_node::credential::Verdict;
+    let c = &d.client_credential;
+    let l = c.credential.as_ref().map(|l| l.to_string()).unwrap_or_default();
+    let what = match &c.verdict {
+        Verdict::Presents => format!("presents {l}"),
+        Verdict::Expired => format!("finds only {l}, expired: presents none"),
+        Verdict::Token => "a bearer token".into(),
+        Verdict::Bootstraps => "will TLS-bootstrap a new one".into(),
+        Verdict::NoCertificate => "none".into(),
+        Verdict::RefusesToStart(_) => "the kubelet will refuse to start".into(),
+    };
+    format!("{what} ({:?})", c.step)
 }
 
 /// The readable report.
@@ -41,7 +61,17 @@ pub fn text(d: &Diagnosis, global: &Global) -> String {
     let mut s = String::new();
     // Every value below comes from the node: escaped (render::safe_line), colours added after.
     let node = safe_line(d.node.as_deref().unwrap_or("<unknown>"));
+    if let Some(looked) = &d.no_kubelet {
+        let _ = writeln!(s, "no kubelet found under {}: no kubelet unit or drop-in, no flags file, no KubeletConfiguration, no kubeconfig, no /var/lib/kubelet.", safe_line(&d.root));
+        let _ = writeln!(s, "looked at:");
+        for p in looked {
+            let _ = writeln!(s, "  {}", safe_line(p));
+        }
+        let _ = writeln!(s, "If the kubelet is installed elsewhere, say where: --kubelet-kubeconfig, --config, --cert-dir.");
+        return s;
+    }
     let _ = writeln!(s, "node {node} (root {}, layout {})", safe_line(&d.root), d.setup.layout);
+    let _ = writeln!(s, "  client credential: {}", safe_line(&client_line(d)));
     let _ = writeln!(s, "  kubeconfig {}  cert-dir {}", safe_line(&d.setup.kubeconfig), safe_line(&d.setup.cert_dir));
     if global.output == crate::global::Output::Wide || global.verbose > 0 {
         let _ = writeln!(s, "  bootstrap-kubeconfig {}  config {}", safe_line(d.setup.bootstrap_kubeconfig.as_deref().unwrap_or("-")), safe_line(d.setup.config.as_deref().unwrap_or("-")));

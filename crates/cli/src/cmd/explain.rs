@@ -4,7 +4,6 @@
 use crate::global::Global;
 use crate::render;
 use anyhow::Context;
-use std::io::Read;
 use std::process::ExitCode;
 
 /// Explain a finding code, or map kubelet log lines (stdin or --file) to causes and fixes.
@@ -20,8 +19,8 @@ pub struct Args {
     list: bool,
 }
 
-/// Largest log input read (journals can be big; the known lines are near the end anyway).
-const MAX_LOG: u64 = 64 * 1024 * 1024;
+/// Most log input kept: the last 64 MiB (journals can be big; the decisive lines are near the end).
+const MAX_LOG: usize = 64 * 1024 * 1024;
 
 /// Runs it; exit 1 when a code is unknown.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
@@ -43,23 +42,24 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut bytes = Vec::new();
-    match &args.file {
+    let (bytes, dropped) = match &args.file {
         // Non-blocking, regular files only: a FIFO or /proc/kmsg named by mistake must not hang it.
-        Some(f) => kubecert_node::hostfs::open_regular(f, kubecert_node::hostfs::Follow::Yes)
-            .with_context(|| format!("cannot read {}", f.display()))?
-            .0
-            .take(MAX_LOG)
-            .read_to_end(&mut bytes)?,
+        Some(f) => kubecert_node::logs::read_tail(
+            kubecert_node::hostfs::open_regular(f, kubecert_node::hostfs::Follow::Yes).with_context(|| format!("cannot read {}", f.display()))?.0,
+            MAX_LOG,
+        )?,
         None => {
             use std::io::IsTerminal;
             // Do not wait silently for input nobody knows is expected.
             if std::io::stdin().is_terminal() {
                 eprintln!("kubecert explain: reading kubelet log lines from stdin (paste them, then Ctrl-D); or give a CODE, or --file FILE");
             }
-            std::io::stdin().take(MAX_LOG).read_to_end(&mut bytes).context("cannot read stdin")?
+            kubecert_node::logs::read_tail(std::io::stdin(), MAX_LOG).context("cannot read stdin")?
         }
     };
+    if dropped {
+        eprintln!("kubecert: the input is larger than {} MiB; explaining its last {} MiB", MAX_LOG >> 20, MAX_LOG >> 20);
+    }
     let text = String::from_utf8_lossy(&bytes);
     let found = kubecert_node::logs::explain_lines(&text);
     if render::structured(global.output, &found)? {

@@ -1,6 +1,7 @@
 //! The kubelet's fallback: the bootstrap kubeconfig, and traces of a bootstrap that never finished.
 
 use super::{client_usable, Settings};
+use crate::credential::Step;
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
 
@@ -16,8 +17,10 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                     if usable { Severity::Info } else { Severity::Error },
                     if usable {
                         format!("{} is absent (normal after kubeadm join while the client certificate works)", b.path)
-                    } else {
+                    } else if snap.choice.step == Step::BootstrapKubeconfigUnloadable {
                         format!("the client credential is unusable and {} is absent: the kubelet will exit with \"unable to load bootstrap kubeconfig\"", b.path)
+                    } else {
+                        format!("the client credential is unusable and {} is absent, so the kubelet has nothing to fall back on", b.path)
                     },
                 )
                 .evidence(format!("{}: {p}", b.path));

@@ -1,16 +1,42 @@
-//! The client certificate and key the kubelet's kubeconfig points at: present, parseable, in its
-//! validity window, this node's identity, and a matching key.
+//! The client credential the kubelet will present (chosen by the kubelet's own precedence,
+//! [`crate::credential::precedence`]): present, parseable, in its validity window, this node's
+//! identity, and a matching key. Every finding names that credential and the step that chose it.
 
 use super::{date, new_credential_fix, relative, Settings};
+use crate::credential::Verdict;
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
 use kubecert_pki::{node_common_name, NODES_GROUP};
 
-/// `client-cert-*` and `client-key-*`.
+/// `kubelet-will-not-start`, `kubelet-will-bootstrap`, `client-cert-*` and `client-key-*`.
 pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
-    let Ok(view) = &snap.kubeconfig.outcome else { return vec![] };
-    let Some(cred) = &view.client else { return vec![] };
-    let mut out = Vec::new();
+    let why = snap.presented_evidence();
+    let mut out = match &snap.choice.verdict {
+        Verdict::RefusesToStart(reason) => {
+            let mut f = Finding::new("kubelet-will-not-start", Severity::Error, format!("the kubelet will refuse to start: {reason}")).evidence(why.clone());
+            f.fix.extend(super::start_fix(snap));
+            vec![f]
+        }
+        Verdict::Bootstraps => {
+            // The old certificate is being replaced: say what is wrong with it, but as the reason only.
+            let old = snap.presented().map(|c| match (c.leaf(), c.load_error()) {
+                (Some(l), None) => format!("{}: valid until {}", c.location, date(l.info().not_after)),
+                (_, e) => format!("{}: {}", c.location, e.unwrap_or_default()),
+            });
+            let mut f = Finding::new("kubelet-will-bootstrap", Severity::Info, "the kubelet will request a new client certificate with its bootstrap kubeconfig when it starts").evidence(why.clone());
+            if let Some(old) = old {
+                f = f.evidence(old);
+            }
+            return vec![f.fix("Nothing to do if the bootstrap token is valid and the cluster approves node CSRs (`kubecert rbac check`); watch `kubectl get csr`.")];
+        }
+        Verdict::NoCertificate if snap.presented().is_none() => {
+            let mut f = Finding::new("client-cert-missing", Severity::Error, "the kubelet has no client certificate to present").evidence(why.clone());
+            f.fix.extend(new_credential_fix(snap));
+            vec![f]
+        }
+        Verdict::Token | Verdict::Presents | Verdict::Expired | Verdict::NoCertificate => vec![],
+    };
+    let Some(cred) = snap.presented() else { return out };
     let with_fix = |mut f: Finding| {
         f.fix.extend(new_credential_fix(snap));
         f
@@ -24,13 +50,14 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
             } else {
                 format!("the client certificate {path} cannot be parsed")
             };
-            out.push(with_fix(Finding::new(code, Severity::Error, summary).evidence(format!("{path}: {p}"))));
+            out.push(with_fix(Finding::new(code, Severity::Error, summary).evidence(format!("{path}: {p}")).evidence(why)));
             return out;
         }
     };
     let leaf = cert.leaf();
     let i = leaf.info();
     let ev = format!("{}: subject {:?}, issuer {:?}, valid {} to {}", cert.origin, i.subject, i.issuer, date(i.not_before), date(i.not_after));
+    let ev = format!("{ev}; {why}");
     if s.now > i.not_after {
         out.push(with_fix(
             Finding::new("client-cert-expired", Severity::Error, format!("the kubelet's client certificate expired {}", relative(i.not_after, s.now)))

@@ -2,6 +2,7 @@
 //! name known?
 
 use super::{new_credential_fix, Settings};
+use crate::credential::Verdict;
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
 
@@ -9,8 +10,10 @@ use crate::snapshot::Snapshot;
 pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     let k = &snap.kubeconfig;
+    // The kubelet copes when it bootstraps, or presents a credential from elsewhere (the store).
+    let copes = matches!(snap.choice.verdict, Verdict::Bootstraps | Verdict::Presents | Verdict::Token);
     if let Err(p) = &k.outcome {
-        let bootstrap_ok = snap.bootstrap.as_ref().is_some_and(|b| b.outcome.is_ok());
+        let bootstrap_ok = copes;
         if p.is_missing() {
             let sev = if bootstrap_ok { Severity::Info } else { Severity::Error };
             let mut f = Finding::new("kubeconfig-missing", sev, format!("the kubelet's kubeconfig {} does not exist", k.path))
@@ -22,19 +25,27 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
             }
             out.push(f);
         } else {
-            let mut f = Finding::new("kubeconfig-invalid", Severity::Error, format!("the kubelet's kubeconfig {} cannot be used", k.path))
-                .evidence(format!("{}: {p}", k.path));
+            let sev = if copes { Severity::Warning } else { Severity::Error };
+            let mut f = Finding::new("kubeconfig-invalid", sev, format!("the kubelet's kubeconfig {} cannot be used", k.path))
+                .evidence(format!("{}: {p}", k.path))
+                .evidence(snap.presented_evidence());
             f.fix.extend(new_credential_fix(snap));
             out.push(f);
         }
     }
+    if let Ok(v) = &k.outcome
+        && let Some(why) = &v.rejected
+    {
+        let sev = if copes { Severity::Warning } else { Severity::Error };
+        let mut f = Finding::new("kubeconfig-invalid", sev, format!("client-go refuses the kubelet's kubeconfig {}: {why}", k.path)).evidence(snap.presented_evidence());
+        f.fix.extend(new_credential_fix(snap));
+        out.push(f);
+    }
     if let Some(c) = &snap.kubelet_config
         && let Err(p) = &c.outcome {
-            // An absent --config file is only a problem when the flags name it.
-            let named_by_flags = snap.setup.args.iter().any(|a| a.starts_with("--config"));
-            if !p.is_missing() || named_by_flags {
+            if crate::credential::inputs::config_error(snap).is_some() {
                 out.push(
-                    Finding::new("kubelet-config-invalid", Severity::Error, format!("the KubeletConfiguration {} cannot be read", c.path))
+                    Finding::new("kubelet-config-invalid", Severity::Error, format!("the KubeletConfiguration {} cannot be read: the kubelet will refuse to start", c.path))
                         .evidence(format!("{}: {p}", c.path))
                         .fix("Restore the file from the cluster's kubelet-config ConfigMap: `kubectl get cm -n kube-system kubelet-config -o jsonpath='{.data.kubelet}'`."),
                 );

@@ -10,8 +10,10 @@ mod rotation;
 mod serving;
 mod trust;
 mod unit;
+mod unused;
 
 use crate::finding::Finding;
+use crate::credential::{Step, Verdict};
 use crate::snapshot::{CertSource, Snapshot};
 use time::{Duration, OffsetDateTime};
 
@@ -38,6 +40,7 @@ pub const RULES: &[Rule] = &[
     kubeconfig::check,
     client_cert::check,
     trust::check,
+    unused::check,
     rotation::check,
     bootstrap::check,
     serving::check,
@@ -53,9 +56,9 @@ pub fn diagnose(snap: &Snapshot, settings: &Settings) -> Vec<Finding> {
     out
 }
 
-/// The client certificate the kubelet's kubeconfig points at, when it loaded.
+/// The client certificate the kubelet will present (see [`crate::credential::precedence`]), when it loaded.
 pub(crate) fn client_cert(snap: &Snapshot) -> Option<&CertSource> {
-    snap.kubeconfig.outcome.as_ref().ok()?.client.as_ref()?.cert.as_ref().ok()
+    snap.presented()?.cert.as_ref().ok()
 }
 
 /// The cluster CA: the kubeconfig's own CA, else the layout's CA file.
@@ -71,29 +74,61 @@ pub(crate) fn cluster_ca(snap: &Snapshot) -> Option<&kubecert_pki::Certificate> 
     from_kubeconfig.or(snap.cluster_ca.outcome.as_ref().ok())
 }
 
-/// Can the kubelet authenticate with what kubelet.conf holds? (file there, parses, in its validity
-/// window, key present and matching, this node's name in group system:nodes, trusted by the
-/// cluster CA when known).
-pub(crate) fn client_usable(snap: &Snapshot, s: &Settings) -> bool {
-    let Ok(view) = &snap.kubeconfig.outcome else { return false };
-    if view.has_token && view.client.is_none() {
-        return true;
+/// The CA the API server checks client certificates against (`--client-ca-file`), per layout:
+/// k3s/rke2 keep it apart from the server CA the kubeconfig trusts (`client-ca.crt` vs
+/// `server-ca.crt`); kubeadm uses one CA for both.
+pub(crate) fn client_signer_ca(snap: &Snapshot) -> Option<&kubecert_pki::Certificate> {
+    if snap.setup.layout.agent_managed() {
+        return snap.cluster_ca.outcome.as_ref().ok().or_else(|| cluster_ca(snap));
     }
-    let Some(cred) = &view.client else { return false };
+    cluster_ca(snap)
+}
+
+/// Can the kubelet authenticate with the credential it will present? (it presents one, in its
+/// validity window, key matching, this node's name in group system:nodes, trusted by the cluster CA
+/// when known; or a token).
+pub(crate) fn client_usable(snap: &Snapshot, s: &Settings) -> bool {
+    match snap.choice.verdict {
+        Verdict::Token => return true,
+        // The kubelet stops before it looks at credentials: nothing to say about them here.
+        Verdict::RefusesToStart(_) if matches!(snap.choice.step, Step::KubeletConfigInvalid | Step::ClientCaFileInvalid) => return true,
+        Verdict::Presents => {}
+        _ => return false,
+    }
+    let Some(cred) = snap.presented() else { return false };
     let (Ok(cert), Ok((_, key))) = (&cred.cert, &cred.key) else { return false };
     let leaf = cert.leaf();
     let name_ok = match &snap.setup.node_name {
         Some(n) => leaf.info().common_names.first().map(String::as_str) == Some(&kubecert_pki::node_common_name(n)),
         None => true,
     };
-    let trusted = cluster_ca(snap).is_none_or(|ca| kubecert_pki::verify_signed_by(leaf, ca).is_ok());
+    let trusted = client_signer_ca(snap).is_none_or(|ca| kubecert_pki::verify_signed_by(leaf, ca).is_ok());
     let org_ok = leaf.info().organizations == [kubecert_pki::NODES_GROUP];
     leaf.is_valid_at(s.now) && key.matches(leaf) && name_ok && org_ok && trusted
+}
+
+/// How to get a kubelet that refuses to start going, by the step that stops it.
+pub(crate) fn start_fix(snap: &Snapshot) -> Vec<String> {
+    match snap.choice.step {
+        Step::KubeletConfigInvalid => vec!["Restore the KubeletConfiguration (kubeadm: `kubectl get cm -n kube-system kubelet-config -o jsonpath='{.data.kubelet}'`).".into()],
+        Step::ClientCaFileInvalid => vec!["Put the cluster CA at the KubeletConfiguration's authentication.x509.clientCAFile (control plane: /etc/kubernetes/pki/ca.crt), or `kubecert discover`, which fetches and pins it.".into()],
+        _ => new_credential_fix(snap),
+    }
 }
 
 /// The commands that get a node a new client credential, best first, with real values filled in
 /// where the snapshot knows them.
 pub(crate) fn new_credential_fix(snap: &Snapshot) -> Vec<String> {
+    let layout = snap.setup.layout;
+    if layout.agent_managed() {
+        // The agent fetches its certificates from the server at start: kubeadm's repairs do not apply.
+        let node = snap.setup.node_name.clone().unwrap_or_else(|| "<node-name>".into());
+        return vec![
+            format!("Restart the agent: `systemctl restart {layout}-agent`; it renews the kubelet's certificates near expiry at start (on a server node: `{layout} certificate rotate`, then restart {layout})."),
+            format!("If the agent cannot reach the server or its token is gone, re-register it with the server's token ({layout} agent --token ... or the config file), then restart it."),
+            format!("Last resort, where the client CA key is: `kubecert sign --node {node} --ca-cert client-ca.crt --ca-key client-ca.key --install --root <node root>`."),
+        ];
+    }
     let node = snap.setup.node_name.clone().unwrap_or_else(|| "<node-name>".into());
     let server = snap
         .kubeconfig

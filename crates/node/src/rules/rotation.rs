@@ -1,20 +1,16 @@
 //! Will the kubelet keep its credential fresh by itself? Rotation switched on, the current link a
-//! real symlink, and kubelet.conf pointing at it rather than embedding an old certificate.
+//! real symlink.
 
-use super::{date, Settings};
+use super::Settings;
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
 
 /// Is client rotation on? `None` when the node's layout does not use CSR rotation at all.
 pub(crate) fn rotation_enabled(snap: &Snapshot) -> Option<bool> {
-    if snap.setup.layout.agent_managed() {
-        return None;
-    }
-    let from_config = snap.kubelet_config.as_ref().and_then(|c| c.outcome.as_ref().ok()).and_then(|c| c.rotate_certificates);
-    Some(snap.setup.rotate_flag.or(from_config).unwrap_or(false))
+    crate::credential::inputs::rotation(snap)
 }
 
-/// `rotation-disabled`, `current-link-not-symlink`, `kubeconfig-embedded-cert-stale`.
+/// `rotation-disabled`, `current-link-not-symlink`.
 pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     if rotation_enabled(snap) == Some(false) {
@@ -34,15 +30,5 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
                 .fix(format!("Move it to {}/kubelet-client-<date>.pem and make kubelet-client-current.pem an absolute symlink to it (`kubecert repair` or `ln -sf`).", snap.setup.cert_dir)),
         );
     }
-    if let (Ok(view), Some(Ok(cur))) = (&snap.kubeconfig.outcome, &cd.current)
-        && let Some(Ok(embedded)) = view.client.as_ref().map(|c| &c.cert)
-            && embedded.embedded && cur.leaf().info().not_after > embedded.leaf().info().not_after {
-                out.push(
-                    Finding::new("kubeconfig-embedded-cert-stale", Severity::Warning, format!("{} embeds a certificate older than the rotated {current}", snap.kubeconfig.path))
-                        .evidence(format!("embedded: valid until {}", date(embedded.leaf().info().not_after)))
-                        .evidence(format!("{current}: valid until {}", date(cur.leaf().info().not_after)))
-                        .fix(format!("Replace client-certificate-data/client-key-data in {} with `client-certificate: {current}` and `client-key: {current}`, then restart the kubelet.", snap.kubeconfig.path)),
-                );
-            }
     out
 }

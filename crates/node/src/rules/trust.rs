@@ -1,7 +1,7 @@
 //! Trust: does the client certificate chain to the cluster CA (a real signature check)? Is the CA
 //! present, valid, and the same everywhere the kubelet looks for it?
 
-use super::{client_cert, cluster_ca, date, new_credential_fix, Settings};
+use super::{client_cert, client_signer_ca, cluster_ca, date, new_credential_fix, Settings};
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
 
@@ -26,16 +26,20 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                 .fix("Every certificate it signed is unusable: rotate the cluster CA (kubeadm: 'Manual rotation of CA certificates'); this is not a node-local repair."),
         );
     }
+    // Checked against the CA the API server uses for clients, which on k3s/rke2 is not the server CA.
+    let signer = client_signer_ca(snap).unwrap_or(ca);
     if let Some(cert) = client_cert(snap)
-        && let Err(why) = kubecert_pki::verify_signed_by(cert.leaf(), ca) {
+        && let Err(why) = kubecert_pki::verify_signed_by(cert.leaf(), signer) {
             let mut f = Finding::new("client-cert-untrusted", Severity::Error, format!("the client certificate is not signed by the cluster CA: {why}"))
                 .evidence(format!("{}: issuer {:?}", cert.origin, cert.leaf().info().issuer))
-                .evidence(format!("cluster CA {:?} ({})", ci.subject, ci.public_key_pin));
+                .evidence(format!("client CA {:?} ({})", signer.info().subject, signer.info().public_key_pin));
             f.fix.extend(new_credential_fix(snap));
             out.push(f);
         }
     // The CA the kubelet uses to check clients calling it, against the one it trusts for the API server.
-    let others = [Some(&snap.cluster_ca), snap.client_ca_file.as_ref()];
+    // On k3s/rke2 the layout's CA file is the client CA, meant to differ from the server CA.
+    let layout_ca = (!snap.setup.layout.agent_managed()).then_some(&snap.cluster_ca);
+    let others = [layout_ca, snap.client_ca_file.as_ref()];
     for other in others.into_iter().flatten() {
         if let Ok(o) = &other.outcome
             && o.der() != ca.der() {
