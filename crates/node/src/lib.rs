@@ -3,12 +3,14 @@
 //! and replaced safely. Synchronous file-system code only; no network.
 
 pub mod codes;
+pub mod controlplane;
 pub mod discover;
 pub mod expiration;
 pub mod finding;
 pub mod install;
 pub mod layout;
 pub mod logs;
+pub mod renew;
 pub mod root;
 pub mod rules;
 pub mod snapshot;

@@ -130,6 +130,8 @@ pub struct Snapshot {
     pub client_ca_file: Option<Looked<Certificate>>,
     /// The serving certificate the kubelet presents.
     pub serving: Option<Looked<Certificate>>,
+    /// The control-plane certificates, on a control-plane node.
+    pub control_plane: Option<crate::controlplane::snapshot::ControlPlane>,
 }
 
 /// Reads the node under `root`.
@@ -150,7 +152,8 @@ pub fn take(root: &NodeRoot, ov: &Overrides) -> Snapshot {
         .filter(|p| *p != setup.defaults.cluster_ca)
         .map(|p| read_cert(root, p));
     let serving = serving_cert_path(root, &setup, kubelet_config.as_ref().and_then(|k| k.outcome.as_ref().ok())).map(|p| read_cert(root, &p));
-    Snapshot { setup, kubeconfig, bootstrap, kubelet_config, cert_dir, cluster_ca, client_ca_file, serving }
+    let control_plane = crate::controlplane::snapshot::take(root);
+    Snapshot { setup, kubeconfig, bootstrap, kubelet_config, cert_dir, cluster_ca, client_ca_file, serving, control_plane }
 }
 
 fn read_with<T>(root: &NodeRoot, path: &str, parse: impl FnOnce(&NodeFile) -> Result<T, String>) -> (Result<T, Problem>, Option<u32>) {

@@ -194,3 +194,13 @@ fn pkcs8_algorithm(der: &[u8]) -> Option<String> {
     };
     Some(format!("{name} ({oid})"))
 }
+
+/// The DER SubjectPublicKeyInfo of the first `PUBLIC KEY` PEM block (e.g. kubeadm's `sa.pub`),
+/// checked to parse; compare it with [`PrivateKey::spki_der`].
+pub fn load_public_key(input: &[u8]) -> Result<Vec<u8>> {
+    let blocks = ::pem::parse_many(input).map_err(|e| PkiError::BadPem(e.to_string()))?;
+    let block = blocks.into_iter().find(|b| b.tag() == "PUBLIC KEY").ok_or_else(|| PkiError::BadKey { label: "no PUBLIC KEY block in the input".into() })?;
+    let der = block.into_contents();
+    x509_parser::x509::SubjectPublicKeyInfo::from_der(&der).map_err(|_| PkiError::BadKey { label: "PUBLIC KEY".into() })?;
+    Ok(der)
+}

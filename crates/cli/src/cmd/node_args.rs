@@ -44,12 +44,14 @@ pub fn parse_duration(s: &str) -> Result<time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30d, 12h, 90m or 3600s"))?;
-    Ok(match unit {
-        "" | "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        "s" => time::Duration::seconds(n),
-        "y" => time::Duration::days(365 * n),
+    // Checked: a huge number is a clear error, not a panic inside `time`.
+    let secs = match unit {
+        "" | "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        "y" => n.checked_mul(365 * 86_400),
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use d, h, m or s)")),
-    })
+    };
+    secs.map(time::Duration::seconds).ok_or_else(|| format!("{s:?} is too long a duration"))
 }
