@@ -10,19 +10,32 @@ use controlplane_support::*;
 use std::path::Path;
 
 /// The fields kubeadm's renewal decides.
-fn shape(c: &kubecert_pki::Certificate) -> (String, Vec<String>, Vec<std::net::IpAddr>, Vec<String>, Vec<String>, String, i64, String, bool) {
+#[derive(Debug, PartialEq)]
+struct Shape {
+    subject: String,
+    dns: Vec<String>,
+    ips: Vec<std::net::IpAddr>,
+    key_usages: Vec<String>,
+    ekus: Vec<String>,
+    issuer: String,
+    validity_seconds: i64,
+    key: String,
+    is_ca: bool,
+}
+
+fn shape(c: &kubecert_pki::Certificate) -> Shape {
     let i = c.info();
-    (
-        i.subject.clone(),
-        i.dns_names.clone(),
-        i.ip_addresses.clone(),
-        i.key_usages.clone(),
-        i.extended_key_usages.clone(),
-        i.issuer.clone(),
-        (i.not_after - i.not_before).whole_seconds(),
-        i.key.to_string(),
-        i.is_ca,
-    )
+    Shape {
+        subject: i.subject.clone(),
+        dns: i.dns_names.clone(),
+        ips: i.ip_addresses.clone(),
+        key_usages: i.key_usages.clone(),
+        ekus: i.extended_key_usages.clone(),
+        issuer: i.issuer.clone(),
+        validity_seconds: (i.not_after - i.not_before).whole_seconds(),
+        key: i.key.to_string(),
+        is_ca: i.is_ca,
+    }
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub enum RenewError {
     #[error("cannot renew: {0}; nothing was changed")]
     Unreadable(#[from] LoadError),
     /// Renewing would make things worse (a CA expired, unusable, or expiring before the new certificate).
-    #[error("refused, nothing was changed: {}", .problems.join("; "))]
+    #[error("{}; nothing was changed", .problems.join("; "))]
     Refused {
         /// One line per problem, naming the CA and the certificate.
         problems: Vec<String>,

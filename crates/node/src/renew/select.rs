@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 /// What is renewed now.
 pub(super) enum Old {
     /// A PEM certificate file (its key beside it).
-    File(Certificate),
+    File(Box<Certificate>),
     /// A kubeconfig with an embedded client certificate.
     Kubeconfig(Box<EmbeddedKubeconfig>),
 }
@@ -79,7 +79,7 @@ pub(super) fn select(root: &NodeRoot, req: &RenewRequest) -> Result<Selection, R
         let path = entry.location.path();
         let skip = |reason: String| Skipped { name: entry.name.into(), path: path.into(), reason };
         let old = match entry.location {
-            Location::File(p) => load_cert(root, p).map(Old::File),
+            Location::File(p) => load_cert(root, p).map(|c| Old::File(Box::new(c))),
             Location::Kubeconfig(p) => load_embedded_kubeconfig(root, p).map(|k| Old::Kubeconfig(Box::new(k))),
         };
         let old = match old {
@@ -121,8 +121,7 @@ pub(super) fn select(root: &NodeRoot, req: &RenewRequest) -> Result<Selection, R
         // kubeadm (v1beta4 defaults CertificateValidityPeriod): NotBefore = start - 5 min, NotAfter = start + validity.
         let not_before = req.now - kubecert_pki::BACKDATE;
         let Some(wanted) = req.now.checked_add(req.validity) else {
-            problems.push(format!("a validity of {} is out of range", req.validity));
-            continue;
+            return Err(RenewError::Refused { problems: vec![format!("a validity of {} reaches past the year 9999", req.validity)] });
         };
         let ca_end = ca.certificate().info().not_after;
         let (not_after, clamped) = if wanted <= ca_end {
