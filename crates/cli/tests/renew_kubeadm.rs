@@ -69,6 +69,8 @@ fn renew_all_agrees_with_kubeadm_field_by_field() {
             let (ok, out) = sh("openssl", &["verify", "-CAfile", &b.join(ca_file).display().to_string(), &b.join(rel).display().to_string()]);
             assert!(ok, "{name}: {out}");
             let key = std::fs::read(b.join(rel).with_extension("key")).unwrap();
+            let label = |k: &[u8]| String::from_utf8_lossy(k).lines().next().unwrap_or_default().to_string();
+            assert_eq!(label(&key), label(&std::fs::read(a.join(rel).with_extension("key")).unwrap()), "{name}: key PEM format");
             assert!(kubecert_pki::load_private_key(&key).unwrap().matches(&kc), "{name}: key");
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(b.join(rel).with_extension("key")).unwrap().permissions().mode() & 0o777, 0o600);

@@ -57,7 +57,7 @@ fn add_steps(plan: &mut InstallPlan, due: &Due, cert: &Certificate, key: &Privat
     let write = |node_path: String, contents, mode| Step::Write { node_path, contents, mode };
     match (&due.old, due.entry.location) {
         (Old::File(_), Location::File(p)) => {
-            plan.steps.push(write(catalog::key_path(p), Contents::secret(key.to_pem().as_bytes()), 0o600));
+            plan.steps.push(write(catalog::key_path(p), Contents::secret(key.to_pem_like_kubeadm().as_bytes()), 0o600));
             plan.steps.push(write(p.into(), Contents::public(cert.to_pem()), 0o644));
             Ok(())
         }
@@ -82,7 +82,7 @@ fn rewrite_kubeconfig(k: &Kubeconfig, cert: &Certificate, key: &PrivateKey, ca: 
     cluster.cluster.certificate_authority_data = Some(base64_pem(&ca.to_pem()));
     let user = k.users.iter_mut().find(|u| u.name == user_name).ok_or("the current user vanished")?;
     user.user.client_certificate_data = Some(base64_pem(&cert.to_pem()));
-    user.user.client_key_data = Some(Secret::new(base64_pem(&key.to_pem())));
+    user.user.client_key_data = Some(Secret::new(base64_pem(&key.to_pem_like_kubeadm())));
     k.to_yaml().map(String::into_bytes).map_err(|e| e.to_string())
 }
 
