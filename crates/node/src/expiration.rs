@@ -10,44 +10,7 @@ use kubecert_pki::Certificate;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// Where a catalog entry's certificate lives.
-#[derive(Debug, Clone, Copy)]
-enum Location {
-    /// A PEM file.
-    File(&'static str),
-    /// The current user's client certificate in a kubeconfig (embedded or by path).
-    Kubeconfig(&'static str),
-}
-
-/// One certificate kubeadm-style nodes may hold.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    name: &'static str,
-    location: Location,
-    ca: &'static str,
-    /// Listed as missing on a control-plane node when absent (kubeadm's list); other entries only when present.
-    control_plane: bool,
-}
-
-const CAS: &[(&str, &str)] = &[
-    ("ca", "/etc/kubernetes/pki/ca.crt"),
-    ("etcd-ca", "/etc/kubernetes/pki/etcd/ca.crt"),
-    ("front-proxy-ca", "/etc/kubernetes/pki/front-proxy-ca.crt"),
-];
-
-const CATALOG: &[Entry] = &[
-    Entry { name: "admin.conf", location: Location::Kubeconfig("/etc/kubernetes/admin.conf"), ca: "ca", control_plane: true },
-    Entry { name: "apiserver", location: Location::File("/etc/kubernetes/pki/apiserver.crt"), ca: "ca", control_plane: true },
-    Entry { name: "apiserver-etcd-client", location: Location::File("/etc/kubernetes/pki/apiserver-etcd-client.crt"), ca: "etcd-ca", control_plane: true },
-    Entry { name: "apiserver-kubelet-client", location: Location::File("/etc/kubernetes/pki/apiserver-kubelet-client.crt"), ca: "ca", control_plane: true },
-    Entry { name: "controller-manager.conf", location: Location::Kubeconfig("/etc/kubernetes/controller-manager.conf"), ca: "ca", control_plane: true },
-    Entry { name: "etcd-healthcheck-client", location: Location::File("/etc/kubernetes/pki/etcd/healthcheck-client.crt"), ca: "etcd-ca", control_plane: true },
-    Entry { name: "etcd-peer", location: Location::File("/etc/kubernetes/pki/etcd/peer.crt"), ca: "etcd-ca", control_plane: true },
-    Entry { name: "etcd-server", location: Location::File("/etc/kubernetes/pki/etcd/server.crt"), ca: "etcd-ca", control_plane: true },
-    Entry { name: "front-proxy-client", location: Location::File("/etc/kubernetes/pki/front-proxy-client.crt"), ca: "front-proxy-ca", control_plane: true },
-    Entry { name: "scheduler.conf", location: Location::Kubeconfig("/etc/kubernetes/scheduler.conf"), ca: "ca", control_plane: true },
-    Entry { name: "super-admin.conf", location: Location::Kubeconfig("/etc/kubernetes/super-admin.conf"), ca: "ca", control_plane: false },
-];
+use crate::controlplane::catalog::{Location, CAS, CATALOG};
 
 /// One row of the report.
 #[derive(Debug, Clone, Serialize)]
@@ -133,7 +96,7 @@ fn load_kubeconfig_cert(root: &NodeRoot, path: &str) -> Result<Option<Certificat
 
 /// Builds the report for the node under `root`; `snap` supplies the kubelet's discovered paths.
 pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> ExpirationReport {
-    let control_plane = root.exists_lexically("/etc/kubernetes/pki/apiserver.crt") || root.exists_lexically("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    let control_plane = crate::controlplane::is_control_plane(root);
     let mut cas = Vec::new();
     let mut ca_keys = std::collections::BTreeMap::new();
     for (name, path) in CAS {
@@ -251,4 +214,14 @@ pub fn scan_dir(dir: &std::path::Path, now: OffsetDateTime) -> Vec<CertExpiratio
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+impl ExpirationReport {
+    /// Keeps only the rows that need attention before `until` (`check-expiration --within`):
+    /// expiring by then, already expired, missing on a control-plane node, or unreadable.
+    pub fn retain_due(&mut self, until: OffsetDateTime) {
+        let due = |c: &CertExpiration| c.missing || c.error.is_some() || c.expiration_date.is_some_and(|d| d <= until);
+        self.certificates.retain(due);
+        self.certificate_authorities.retain(due);
+    }
 }

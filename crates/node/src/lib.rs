@@ -4,6 +4,7 @@
 
 pub mod codes;
 pub mod credential;
+pub mod controlplane;
 pub mod discover;
 pub mod expiration;
 pub mod finding;
@@ -11,6 +12,7 @@ pub mod hostfs;
 pub mod install;
 pub mod layout;
 pub mod logs;
+pub mod renew;
 pub mod root;
 pub mod rules;
 pub mod serving;

@@ -134,6 +134,8 @@ pub struct Snapshot {
     pub client_ca_error: Option<String>,
     /// The client credential the kubelet presents, the step that decided, and the unused ones.
     pub choice: Choice,
+    /// The control-plane certificates, on a control-plane node.
+    pub control_plane: Option<crate::controlplane::snapshot::ControlPlane>,
 }
 
 impl Snapshot {
@@ -206,6 +208,7 @@ pub fn take(root: &NodeRoot, ov: &Overrides) -> Snapshot {
         serving,
         client_ca_error,
         choice: Choice { verdict: Verdict::NoCertificate, step: credential::Step::NothingToPresent, credential: None, unused: vec![] },
+        control_plane: crate::controlplane::snapshot::take(root),
     };
     snap.choice = crate::credential::inputs::choose_for(&snap, time::OffsetDateTime::now_utc());
     snap

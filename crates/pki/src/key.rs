@@ -151,6 +151,17 @@ impl PrivateKey {
         Zeroizing::new(crate::pem::encode("PRIVATE KEY", &self.pkcs8))
     }
 
+    /// The key PEM-encoded the way kubeadm writes its files (Go's `keyutil.MarshalPrivateKeyToPEM`):
+    /// PKCS#1 `RSA PRIVATE KEY` for RSA keys; PKCS#8 for the others (which every component reads).
+    pub fn to_pem_like_kubeadm(&self) -> Zeroizing<String> {
+        if self.is_rsa()
+            && let Some(pkcs1) = pkcs8_inner_key(&self.pkcs8)
+        {
+            return Zeroizing::new(crate::pem::encode("RSA PRIVATE KEY", &pkcs1));
+        }
+        self.to_pem()
+    }
+
     /// The rcgen key pair, for signing.
     pub(crate) fn key_pair(&self) -> Result<KeyPair> {
         KeyPair::try_from(self.pkcs8.as_slice()).map_err(|e| PkiError::Crypto(e.to_string()))
@@ -193,4 +204,29 @@ fn pkcs8_algorithm(der: &[u8]) -> Option<String> {
         _ => "unknown algorithm",
     };
     Some(format!("{name} ({oid})"))
+}
+
+/// The DER SubjectPublicKeyInfo of the first `PUBLIC KEY` PEM block (e.g. kubeadm's `sa.pub`),
+/// checked to parse; compare it with [`PrivateKey::spki_der`].
+pub fn load_public_key(input: &[u8]) -> Result<Vec<u8>> {
+    let blocks = ::pem::parse_many(input).map_err(|e| PkiError::BadPem(e.to_string()))?;
+    let block = blocks.into_iter().find(|b| b.tag() == "PUBLIC KEY").ok_or_else(|| PkiError::BadKey { label: "no PUBLIC KEY block in the input".into() })?;
+    let der = block.into_contents();
+    x509_parser::x509::SubjectPublicKeyInfo::from_der(&der).map_err(|_| PkiError::BadKey { label: "PUBLIC KEY".into() })?;
+    Ok(der)
+}
+
+/// The `privateKey` OCTET STRING of a PKCS#8 PrivateKeyInfo (for RSA: the PKCS#1 RSAPrivateKey).
+fn pkcs8_inner_key(der: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    use x509_parser::der_parser::der::{parse_der_integer, parse_der_octetstring, parse_der_sequence_defined_g};
+    use x509_parser::x509::AlgorithmIdentifier;
+    let (_, inner) = parse_der_sequence_defined_g(|i, _| {
+        let (i, _version) = parse_der_integer(i)?;
+        let (i, _alg) = AlgorithmIdentifier::from_der(i).map_err(|_| x509_parser::nom::Err::Error(x509_parser::der_parser::error::BerError::InvalidTag))?;
+        let (i, key) = parse_der_octetstring(i)?;
+        let bytes = key.as_slice().map_err(x509_parser::nom::Err::Error)?.to_vec();
+        Ok((i, Zeroizing::new(bytes)))
+    })(der)
+    .ok()?;
+    Some(inner)
 }

@@ -60,6 +60,11 @@ impl CertificateAuthority {
     pub fn certificate(&self) -> &Certificate {
         &self.cert
     }
+
+    /// The CA key (for signing inside this crate).
+    pub(crate) fn key(&self) -> &PrivateKey {
+        &self.key
+    }
 }
 
 /// What to put in a leaf certificate.
@@ -145,7 +150,7 @@ fn issue(ca: &CertificateAuthority, public: &impl PublicKeyData, rsa: bool, p: &
     Certificate::from_der(cert.der())
 }
 
-fn random_serial() -> Result<SerialNumber> {
+pub(crate) fn random_serial() -> Result<SerialNumber> {
     let mut b = [0u8; 16];
     aws_lc_rs::rand::fill(&mut b).map_err(|_| PkiError::Crypto("the system random generator failed".into()))?;
     b[0] &= 0x7f;

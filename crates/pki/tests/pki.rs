@@ -203,3 +203,20 @@ fn malformed_input_never_panics() {
     assert!(load_bundle_base64("not base64!").is_err());
     assert!(format!("{key:?}").contains("redacted"));
 }
+
+#[test]
+fn keys_are_written_as_kubeadm_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let pem = rsa.to_pem_like_kubeadm();
+    assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"), "{}", &pem[..40]);
+    assert_eq!(kubecert_pki::load_private_key(pem.as_bytes()).unwrap().spki_der(), rsa.spki_der());
+    // openssl reads it as a PKCS#1 RSA key and finds the same public key.
+    let f = dir.path().join("k.pem");
+    std::fs::write(&f, pem.as_bytes()).unwrap();
+    let check = openssl(&["rsa", "-in", &f.display().to_string(), "-check", "-noout"], dir.path());
+    assert!(check.contains("RSA key ok"), "{check}");
+    // Other key types stay PKCS#8, which every Kubernetes component reads.
+    let ec = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    assert!(ec.to_pem_like_kubeadm().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+}

@@ -5,6 +5,8 @@
 //! A test that needs the cluster and cannot get it fails with a message that says how to get it;
 //! it never skips silently.
 
+pub mod controlplane;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -16,12 +16,15 @@ pub struct Args {
     /// Instead of the node's catalog, list every certificate file under this host directory.
     #[arg(long, value_name = "DIR")]
     scan: Option<std::path::PathBuf>,
+    /// List only what expires within this window (30d, 12h), is expired, missing or unreadable; exit 1 when anything is listed.
+    #[arg(long, value_name = "DURATION", value_parser = super::node_args::parse_duration)]
+    within: Option<time::Duration>,
 }
 
 /// Runs it; exit 1 when any listed certificate has expired, else 2 when a file could not be read.
 pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let now = time::OffsetDateTime::now_utc();
-    let rep = if let Some(dir) = &args.scan {
+    let mut rep = if let Some(dir) = &args.scan {
         anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
         ExpirationReport { kind: "CertificateExpirationInfo", api_version: "output.kubeadm.k8s.io/v1alpha3", certificates: scan_dir(dir, now), certificate_authorities: vec![] }
     } else {
@@ -29,7 +32,11 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         let snap = kubecert_node::snapshot::take(&root, &ov);
         report(&root, &snap, now)
     };
-    let expired = rep.certificates.iter().chain(&rep.certificate_authorities).any(|c| c.expiration_date.is_some() && c.residual_time < 0);
+    if let Some(w) = args.within {
+        rep.retain_due(now.checked_add(w).unwrap_or(time::OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT)));
+    }
+    let due = args.within.is_some() && !(rep.certificates.is_empty() && rep.certificate_authorities.is_empty());
+    let expired = due || rep.certificates.iter().chain(&rep.certificate_authorities).any(|c| c.expiration_date.is_some() && c.residual_time < 0);
     if !render::structured(global.output, &rep)? {
         print!("{}", table(&rep.certificates, global.output == Output::Wide, true));
         if !rep.certificate_authorities.is_empty() {

@@ -13,6 +13,7 @@ mod exporter;
 mod install_common;
 pub(crate) mod node_args;
 mod rbac;
+mod renew;
 mod repair;
 mod rollback;
 mod scan;
@@ -51,6 +52,8 @@ pub enum Command {
     Csr(csr::Args),
     /// On a node: diagnose, then repair the kubelet's client credential the least invasive way the credentials at hand allow.
     Repair(repair::Args),
+    /// Renew a kubeadm control plane's certificates and kubeconfigs (kubeadm's shapes), only those due; backed up, undo with rollback.
+    Renew(renew::Args),
     /// Scan the cluster: every kubelet's serving certificate, stuck CSRs, bootstrap tokens, RBAC and clock skew.
     Scan(scan::Args),
     /// The kubelet's serving certificate: enable cluster-signed rotation (serverTLSBootstrap), renew a self-signed one, or show every node's.
@@ -80,6 +83,7 @@ pub fn run(command: Command, global: &Global) -> anyhow::Result<ExitCode> {
         Command::Rollback(a) => rollback::run(a, global),
         Command::Csr(a) => csr::run(a, global),
         Command::Repair(a) => repair::run(a, global),
+        Command::Renew(a) => renew::run(a, global),
         Command::Scan(a) => scan::run(a, global),
         Command::Serving(a) => serving::run(a, global),
         Command::Approve(a) => approve::run(a, global),

@@ -4,9 +4,18 @@
 mod agent;
 mod bootstrap;
 mod client_cert;
+mod cp_ca;
+mod cp_files;
+mod cp_key;
+mod cp_kubeconfig_ca;
+mod cp_sans;
+mod cp_trust;
+mod cp_validity;
 mod files;
 mod kubeconfig;
+mod kubelet_conf_embedded;
 mod rotation;
+mod sa_keys;
 mod serving;
 mod trust;
 mod unit;
@@ -47,6 +56,15 @@ pub const RULES: &[Rule] = &[
     files::check,
     agent::check,
     unit::check,
+    cp_files::check,
+    cp_validity::check,
+    cp_trust::check,
+    cp_key::check,
+    cp_sans::check,
+    cp_kubeconfig_ca::check,
+    sa_keys::check,
+    cp_ca::check,
+    kubelet_conf_embedded::check,
 ];
 
 /// Runs every rule; errors first, then warnings, then info (stable within a severity).
