@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use k8s_openapi::api::events::v1::{Event, EventSeries};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams, PostParams};
 use time::OffsetDateTime;
 
 use super::metrics::{CertSample, FindingSample};
 use crate::error::Context as _;
+use crate::micro_time::micro_time;
 use crate::ApiError;
 
 /// Events go to this namespace (Nodes are cluster-scoped; the kubelet uses it too).
@@ -120,11 +121,6 @@ pub enum Posted {
     Repeated(String, i32),
 }
 
-fn micro(t: OffsetDateTime) -> MicroTime {
-    let micros = i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(0);
-    MicroTime(k8s_openapi::jiff::Timestamp::from_microsecond(micros).unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH))
-}
-
 /// Creates the Event about Node `node`, or, when it exists, bumps its series (count and
 /// lastObservedTime). `instance` is the `reportingInstance` (the exporter's Pod or host).
 pub async fn post(client: &kube::Client, node: &Node, instance: &str, e: &NodeEvent, now: OffsetDateTime) -> Result<Posted, ApiError> {
@@ -134,13 +130,13 @@ pub async fn post(client: &kube::Client, node: &Node, instance: &str, e: &NodeEv
     let existing = api.get_opt(&name).await.ctx(|| format!("get Event {NAMESPACE}/{name}"))?;
     if let Some(old) = existing {
         let count = old.series.as_ref().map_or(1, |s| s.count).saturating_add(1);
-        let patch = serde_json::json!({ "series": EventSeries { count, last_observed_time: micro(now) }, "note": e.note });
+        let patch = serde_json::json!({ "series": EventSeries { count, last_observed_time: micro_time(now) }, "note": e.note });
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.ctx(|| format!("update Event {NAMESPACE}/{name}"))?;
         return Ok(Posted::Repeated(name, count));
     }
     let ev = Event {
         metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(NAMESPACE.into()), ..Default::default() },
-        event_time: Some(micro(now)),
+        event_time: Some(micro_time(now)),
         reason: Some(e.reason.as_str().into()),
         note: Some(e.note.chars().take(1024).collect()),
         type_: Some("Warning".into()),
