@@ -6,42 +6,26 @@
 //! ServiceAccount. deploy/'s manifests are applied to the real API server (dry run for the
 //! workloads) and the PrometheusRule's alerts parse as PromQL and only use metrics the exporter emits.
 
+mod ecosystem_support;
 mod fleet_support;
 
 use fleet_support::*;
 use kubecert_testbed_harness::{repo_root, unique_name, Cluster};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A running exporter, killed on drop.
 struct Exporter {
-    child: Child,
+    _proc: ecosystem_support::Proc,
     port: u16,
 }
 
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `cmd` (an exporter listening on 127.0.0.1:0) and reads its port from stderr.
-fn start(mut cmd: Command) -> Exporter {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start the exporter");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let port = loop {
-        let Some(Ok(line)) = lines.next() else { panic!("the exporter exited before listening: {seen}") };
-        seen.push_str(&line);
-        if let Some(rest) = line.strip_prefix("kubecert exporter: listening on http://127.0.0.1:") {
-            break rest.trim_end_matches("/metrics").parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Exporter { child, port }
+fn start(cmd: Command) -> Exporter {
+    let (proc, port) = ecosystem_support::start_exporter(cmd);
+    Exporter { _proc: proc, port }
 }
 
 /// `GET path` over plain HTTP/1.1: (status line, headers+body).

@@ -10,7 +10,8 @@
 //! - [`kubelet_tls`]: a kubelet's serving chain read over TLS without trusting it;
 //! - [`scan`]: the whole cluster's certificate health (nodes, kubelets, CSRs, tokens, RBAC, clock).
 //! - [`approve`]: a policy-checked approver for kubelet client and serving CSRs.
-//! - [`exporter`]: Prometheus metrics of one node over HTTP, and the in-cluster client it uses.
+//! - [`exporter`]: Prometheus metrics of one node over HTTP, Node events, and the in-cluster client.
+//! - [`lease`]: leader election on a coordination.k8s.io Lease (the approver's replicas).
 //!
 //! Functions take their client and inputs as arguments, return what they found or did, and print
 //! nothing: the CLI renders.
@@ -24,6 +25,8 @@ mod error;
 pub mod exporter;
 pub mod jws;
 pub mod kubelet_tls;
+pub mod lease;
+mod micro_time;
 pub mod rbac;
 pub mod scan;
 pub mod serving_status;

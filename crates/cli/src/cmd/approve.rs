@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use comfy_table::Table;
 use kubecert_cluster::approve::{self, Decision, IpRange, Outcome, Policy, Verdict};
 use kubecert_cluster::client::AdminClient;
+use kubecert_cluster::lease::{Elector, LeaseConfig, Role};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -40,6 +41,21 @@ pub struct Args {
     /// Serving CSRs: the longest expirationSeconds allowed, in days.
     #[arg(long, default_value_t = 367)]
     max_expiration_days: u32,
+    /// With --watch: run only while holding a coordination.k8s.io Lease, so several replicas can run and one approves.
+    #[arg(long)]
+    leader_elect: bool,
+    /// How long a leader's lease lasts unrenewed (a standby takes over after it); more than twice --interval.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = super::node_args::parse_duration)]
+    leader_elect_lease_duration: time::Duration,
+    /// The Lease's name.
+    #[arg(long, default_value = "kubecert-approver")]
+    leader_elect_resource_name: String,
+    /// The Lease's namespace.
+    #[arg(long, default_value = "kubecert-system")]
+    leader_elect_resource_namespace: String,
+    /// This replica's identity in the Lease (default: $POD_NAME, else $HOSTNAME, plus the process id).
+    #[arg(long)]
+    leader_elect_identity: Option<String>,
 }
 
 /// One line of output.
@@ -118,14 +134,53 @@ fn print_table(lines: &[Line], dry_run: bool) {
     println!("{t}");
 }
 
+/// The Lease candidate `--leader-elect` asks for, checked against `--interval`.
+fn elector(client: &AdminClient, args: &Args) -> anyhow::Result<Option<Elector>> {
+    if !args.leader_elect {
+        return Ok(None);
+    }
+    let duration = std::time::Duration::try_from(args.leader_elect_lease_duration).context("--leader-elect-lease-duration must be positive")?;
+    anyhow::ensure!(duration.as_secs() >= args.interval.saturating_mul(2), "--leader-elect-lease-duration ({}s) must be at least twice --interval ({}s), or the leader loses the lease between renewals", duration.as_secs(), args.interval);
+    let identity = args.leader_elect_identity.clone().unwrap_or_else(|| {
+        let host = std::env::var("POD_NAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "kubecert".into());
+        format!("{host}_{}", std::process::id())
+    });
+    let cfg = LeaseConfig { namespace: args.leader_elect_resource_namespace.clone(), name: args.leader_elect_resource_name.clone(), identity, duration };
+    Ok(Some(Elector::new(client.client.clone(), cfg)))
+}
+
+/// With leader election: whether this replica may act this round (printing role changes).
+async fn may_act(elector: &mut Option<Elector>, was: &mut Option<Role>) -> bool {
+    let Some(e) = elector else { return true };
+    let role = match e.tick().await {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("{} leader election: {err}", time_now());
+            Role::Follower(None)
+        }
+    };
+    if was.as_ref() != Some(&role) {
+        match &role {
+            Role::Leader => eprintln!("{} kubecert approve: leading (Lease acquired)", time_now()),
+            Role::Follower(h) => eprintln!("{} kubecert approve: standing by (Lease held by {})", time_now(), h.as_deref().unwrap_or("nobody yet")),
+        }
+        *was = Some(role.clone());
+    }
+    role == Role::Leader && e.is_leader()
+}
+
 /// The controller loop: prints a line when a CSR's decision is new or changed.
 async fn watch(client: &AdminClient, policy: &Policy, args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let mut elector = elector(client, args)?;
+    let mut role = None;
     eprintln!("kubecert approve: watching kubelet CSRs every {}s{}", args.interval, if args.dry_run { " (dry run)" } else { "" });
     loop {
-        match round(client, policy, &args.names, args.dry_run).await {
-            Ok(lines) => {
+        let result = if may_act(&mut elector, &mut role).await { Some(round(client, policy, &args.names, args.dry_run).await) } else { None };
+        match result {
+            None => {}
+            Some(Ok(lines)) => {
                 for l in &lines {
                     let (what, why) = describe(l);
                     let key = format!("{what}: {why}");
@@ -142,12 +197,18 @@ async fn watch(client: &AdminClient, policy: &Policy, args: &Args, global: &Glob
                 seen.retain(|k, _| pending.contains(k.as_str()));
             }
             // A controller survives API hiccups: say so and try again.
-            Err(e) => eprintln!("{} review failed: {e:#}", time_now()),
+            Some(Err(e)) => eprintln!("{} review failed: {e:#}", time_now()),
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(args.interval)) => {}
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
+        }
+    }
+    if let Some(e) = elector.as_mut() {
+        // A standby takes over at once instead of after the lease duration.
+        if let Err(err) = e.release().await {
+            eprintln!("{} leader election: {err}", time_now());
         }
     }
     eprintln!("kubecert approve: stopped");

@@ -9,7 +9,7 @@ use super::token::admin;
 use crate::global::Global;
 use anyhow::Context as _;
 use kubecert_cluster::exporter::metrics::{self, CertSample, FindingSample, NodeSample};
-use kubecert_cluster::exporter::{self as exp};
+use kubecert_cluster::exporter::{self as exp, events};
 use kubecert_node::{codes, expiration, rules, snapshot, Settings};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +28,12 @@ pub struct Args {
     /// Count certificates expiring within this window as warnings (e.g. 30d).
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
     warn_within: time::Duration,
+    /// Also post Kubernetes Events on this Node (KubecertCertificateExpiring/-Expired/-Unreadable, KubecertDoctorError) for `kubectl describe node`; needs --in-cluster or --kubeconfig.
+    #[arg(long)]
+    events: bool,
+    /// How often to check for events to post; each event is posted at most once per interval (repeats raise its count).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    events_interval: time::Duration,
 }
 
 /// What one scrape reads from the node's files.
@@ -60,6 +66,32 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
+        if args.events {
+            let Some(client) = client.clone() else { anyhow::bail!("--events needs API access: --in-cluster or --kubeconfig") };
+            let interval = std::time::Duration::try_from(args.events_interval).ok().filter(|d| !d.is_zero()).context("--events-interval must be positive")?;
+            let (node_args, warn) = (Arc::new(args.node.clone()), args.warn_within);
+            let look = move || {
+                let a = Arc::clone(&node_args);
+                async move {
+                    match tokio::task::spawn_blocking(move || collect_files(&a, warn)).await {
+                        Ok(Ok((Some(node), findings, certs))) => Some((node, findings, certs)),
+                        Ok(Ok((None, _, _))) => {
+                            tracing::warn!("events: the node's name is unknown (--node-name)");
+                            None
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!("events: {e:#}");
+                            None
+                        }
+                        Err(e) => {
+                            tracing::warn!("events: {e}");
+                            None
+                        }
+                    }
+                }
+            };
+            tokio::spawn(events::run(client, interval, warn, look));
+        }
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
         eprintln!("kubecert exporter: listening on http://{}/metrics", listener.local_addr()?);
         let known: Vec<(String, String)> = codes::CODES.iter().map(|c| (c.code.to_string(), c.severity.to_string())).collect();

@@ -4,6 +4,7 @@
 //! measured comes from the caller (the node's files, through kubecert-node); [`metrics`] renders.
 //! Each connection is read with a size limit and a timeout, answered, and closed.
 
+pub mod events;
 pub mod metrics;
 
 use std::future::Future;
