@@ -29,6 +29,8 @@ pub struct LogPattern {
 }
 
 const NEW_CERT: &str = "Give the node its own certificate: `kubecert sign --node NAME ... --install` or `kubecert csr --node NAME --approve --install`.";
+const SERVING_FIX: &str = "On each node: `kubecert serving enable --restart-kubelet` (a cluster-signed serving certificate with the node's addresses, rotated by the kubelet), with an approver running (`kubecert approve --watch`, deploy/approver.yaml); `kubecert serving status` shows progress. Not --kubelet-insecure-tls.";
+const SERVING_APPROVE: &str = "`kubecert serving status` names the pending CSR and whether the policy approves it; `kubecert approve` approves it, and deploy/approver.yaml keeps approving renewals.";
 /// Messages that say the kubelet is TLS-bootstrapping (a timeout after them is the CSR's).
 /// ("Client rotation is on, will bootstrap in background" is printed by every rotating kubelet: not one.)
 const BOOTSTRAPPING: &[&str] = &["Using bootstrap kubeconfig", "existing bootstrap client certificate", "existing bootstrap client config", "No valid private key and/or certificate found"];
@@ -104,6 +106,19 @@ pub const PATTERNS: &[LogPattern] = &[
     LogPattern { id: "x509-expired-or-not-yet-valid", needles: &["x509: certificate has expired or is not yet valid"], after: &[], code: Some("client-cert-expired"),
         cause: "A certificate in this TLS connection is outside its validity window: expired, or the clock of one side is wrong (the full line says \"is after\" for expired, \"is before\" for not yet valid).",
         fix: "`kubecert check-expiration` on the node; compare `date` with the API server's clock (`kubecert scan` shows skew)." },
+    // The serving side (port 10250), as metrics-server, Prometheus and the API server's proxy see it.
+    LogPattern { id: "serving-cert-no-ip-sans", needles: &["cannot validate certificate for", "doesn't contain any IP SANs"], after: &[], code: None,
+        cause: "The kubelet serves its self-signed certificate, which names only its host name, and the client (metrics-server, Prometheus) dials the node's IP.",
+        fix: SERVING_FIX },
+    LogPattern { id: "scrape-unknown-authority", needles: &["Failed to scrape node", "certificate signed by unknown authority"], after: &[], code: None,
+        cause: "metrics-server verifies kubelet serving certificates against the cluster CA, and this kubelet serves its own self-signed one.",
+        fix: SERVING_FIX },
+    LogPattern { id: "serving-csr-pending", needles: &["no serving certificate available for the kubelet"], after: &[], code: None,
+        cause: "The kubelet has serverTLSBootstrap on and no serving certificate yet: its kubernetes.io/kubelet-serving CSR is not approved (the controller-manager never approves those), so it aborts every TLS handshake on its port.",
+        fix: SERVING_APPROVE },
+    LogPattern { id: "serving-tls-internal-error", needles: &["remote error: tls: internal error"], after: &[], code: None,
+        cause: "The kubelet aborted the TLS handshake: with serverTLSBootstrap on it has no serving certificate until its kubelet-serving CSR is approved (clients see `remote error: tls: internal error`).",
+        fix: SERVING_APPROVE },
     LogPattern { id: "x509-unknown-authority", needles: &["certificate signed by unknown authority"], after: &[], code: Some("client-cert-untrusted"),
         cause: "One side does not trust the other's CA: after a CA rotation, a certificate from another cluster, or the kubelet's self-signed serving certificate seen by metrics-server.",
         fix: "`kubecert doctor` (client-cert-untrusted, ca-mismatch) names which certificate and which CA." },
@@ -373,6 +388,21 @@ I1125 an unrelated line"#;
         assert_eq!(ids("E1129 18:54:29.421412   25518 controller.go:208] \"Failed to ensure lease exists, will retry\" err=\"Unauthorized\" interval=\"1.6s\""), ["unauthorized"]);
         assert!(contains_words("err=UNAUTHORIZED", "unauthorized"));
         assert!(!contains_words("cacheUnauthorizedTTL", "Unauthorized"));
+    }
+
+    #[test]
+    fn the_serving_side_as_metrics_server_and_the_kubelet_say_it() {
+        let ms = r#"E1129 10:00:00.000000       1 scraper.go:149] "Failed to scrape node" err="Get \"https://10.0.0.5:10250/metrics/resource\": x509: cannot validate certificate for 10.0.0.5 because it doesn't contain any IP SANs" node="n1""#;
+        assert_eq!(ids(ms), ["serving-cert-no-ip-sans"]);
+        let ms = r#"E1129 10:00:00.000000       1 scraper.go:149] "Failed to scrape node" err="Get \"https://10.0.0.5:10250/metrics/resource\": tls: failed to verify certificate: x509: certificate signed by unknown authority" node="n1""#;
+        assert_eq!(ids(ms), ["scrape-unknown-authority"]);
+        let proxy = "Error from server (ServiceUnavailable): error trying to reach service: remote error: tls: internal error";
+        assert_eq!(ids(proxy), ["serving-tls-internal-error"]);
+        let kubelet = r#"I1129 10:00:00.000000    4242 log.go:245] http: TLS handshake error from 10.250.0.1:51234: no serving certificate available for the kubelet"#;
+        assert_eq!(ids(kubelet), ["serving-csr-pending"]);
+        for l in [ms, proxy, kubelet] {
+            assert!(explain_lines(l)[0].pattern.fix.contains("kubecert"), "{l}");
+        }
     }
 
     #[test]

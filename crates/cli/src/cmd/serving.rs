@@ -2,7 +2,8 @@
 //! self-signed to cluster-signed and rotating. `enable` and `renew` change one node through the
 //! install engine (backup, atomic write, `kubecert rollback`); `status` reads the cluster.
 
-use super::install_common::{apply_plan, check_can_restart_kubelet, finish, print_report, refuse, restart_kubelet, InstallArgs};
+use super::install_common::{apply_plan, check_can_restart_kubelet, finish, print_report, refuse, restart_kubelet, InstallArgs, Target};
+use kubecert_node::install::InstallPlan;
 use super::token::admin;
 use crate::global::Global;
 use crate::render;
@@ -30,8 +31,9 @@ enum Sub {
     Status(StatusArgs),
 }
 
+/// How a change is made on the node: which node, a dry run or not, and a kubelet restart after.
 #[derive(Debug, clap::Args)]
-struct EnableArgs {
+struct Change {
     #[command(flatten)]
     target: InstallArgs,
     /// Show the change; write nothing.
@@ -43,21 +45,21 @@ struct EnableArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct EnableArgs {
+    #[command(flatten)]
+    change: Change,
+}
+
+#[derive(Debug, clap::Args)]
 struct RenewArgs {
     #[command(flatten)]
-    target: InstallArgs,
+    change: Change,
     /// Renew a certificate that expires within this window (e.g. 30d, 12h).
     #[arg(long, default_value = "30d", value_parser = super::node_args::parse_duration)]
     within: time::Duration,
     /// Renew even though it is not expiring.
     #[arg(long)]
     force: bool,
-    /// Show the change; write nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Restart the kubelet afterwards (only with --root /).
-    #[arg(long)]
-    restart_kubelet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,11 +86,31 @@ fn refused<T>(e: ServingError) -> anyhow::Result<T> {
     refuse(e.to_string())
 }
 
-fn enable(a: EnableArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let target = a.target.open()?;
-    if a.restart_kubelet && !a.dry_run {
-        check_can_restart_kubelet(&target.root)?;
+impl Change {
+    /// Opens the node; refuses a restart that cannot be done before anything is planned.
+    fn open(&self) -> anyhow::Result<Target> {
+        let target = self.target.open()?;
+        if self.restart_kubelet && !self.dry_run {
+            check_can_restart_kubelet(&target.root)?;
+        }
+        Ok(target)
     }
+
+    /// Applies `plan` (or shows it), renders the report, restarts the kubelet when asked.
+    fn apply(&self, target: &Target, plan: InstallPlan, notes: Vec<String>, global: &Global) -> anyhow::Result<ExitCode> {
+        let report = apply_plan(target, &self.target, plan, None, None, notes, &|_| Ok(()), self.dry_run)?;
+        if !render::structured(global.output, &report)? {
+            print_report(&report, global);
+        }
+        if self.restart_kubelet && !self.dry_run {
+            restart_kubelet()?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn enable(a: EnableArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let target = a.change.open()?;
     let plan = match node_serving::plan_enable(&target.root, &target.overrides) {
         Ok(p) => p,
         Err(e) => return refused(e),
@@ -102,35 +124,18 @@ fn enable(a: EnableArgs, global: &Global) -> anyhow::Result<ExitCode> {
         Some(n) => format!("after a restart the kubelet files a kubernetes.io/kubelet-serving CSR as system:node:{n}; nothing approves it by default: `kubecert approve` or deploy/approver.yaml"),
         None => "after a restart the kubelet files a kubernetes.io/kubelet-serving CSR; nothing approves it by default: `kubecert approve` or deploy/approver.yaml".into(),
     });
-    let report = apply_plan(&target, &a.target, install, None, None, notes, &|_| Ok(()), a.dry_run)?;
-    if !render::structured(global.output, &report)? {
-        print_report(&report, global);
-    }
-    if a.restart_kubelet && !a.dry_run {
-        restart_kubelet()?;
-    }
-    Ok(ExitCode::SUCCESS)
+    a.change.apply(&target, install, notes, global)
 }
 
 fn renew(a: RenewArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let target = a.target.open()?;
-    if a.restart_kubelet && !a.dry_run {
-        check_can_restart_kubelet(&target.root)?;
-    }
+    let target = a.change.open()?;
     let plan = match node_serving::plan_renew(&target.root, &target.overrides, time::OffsetDateTime::now_utc(), a.within, a.force) {
         Ok(p) => p,
         Err(e) => return refused(e),
     };
     let mut notes = vec![format!("{} ({:?}, not after {}): the kubelet makes a new self-signed pair at its next start", plan.cert_path, plan.reason, plan.not_after.date())];
     notes.extend(plan.notes);
-    let report = apply_plan(&target, &a.target, plan.install, None, None, notes, &|_| Ok(()), a.dry_run)?;
-    if !render::structured(global.output, &report)? {
-        print_report(&report, global);
-    }
-    if a.restart_kubelet && !a.dry_run {
-        restart_kubelet()?;
-    }
-    Ok(ExitCode::SUCCESS)
+    a.change.apply(&target, plan.install, notes, global)
 }
 
 fn status(a: StatusArgs, global: &Global) -> anyhow::Result<ExitCode> {
