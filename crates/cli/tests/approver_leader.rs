@@ -101,7 +101,7 @@ fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     file(&first);
     wait(Duration::from_secs(30), "the leader to approve the first CSR", || csr_state(c, &first).0.contains(&"Approved".to_string()));
     std::thread::sleep(Duration::from_secs(3)); // a few rounds of the standby
-    assert_eq!(a.approved(), [first.clone()]);
+    assert_eq!(a.approved(), std::slice::from_ref(&first));
     assert!(b.approved().is_empty(), "the standby approved: {:?}", b.seen);
     assert_eq!(holder(c, &lease), "replica-a");
 
@@ -117,8 +117,8 @@ fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     file(&second);
     wait(Duration::from_secs(30), "the new leader to approve the second CSR", || csr_state(c, &second).0.contains(&"Approved".to_string()));
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(b.approved(), [second.clone()], "{:?}", b.seen);
-    assert_eq!(a.approved(), [first.clone()], "{:?}", a.seen);
+    assert_eq!(b.approved(), std::slice::from_ref(&second), "{:?}", b.seen);
+    assert_eq!(a.approved(), std::slice::from_ref(&first), "{:?}", a.seen);
     assert!(b.drain().iter().any(|l| l.contains("leading (Lease acquired)")), "{:?}", b.seen);
 
     // A leader that dies without releasing (SIGKILL): a new replica waits for the lease to expire.

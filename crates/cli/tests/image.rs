@@ -18,14 +18,16 @@ const IMAGE: &str = concat!("localhost/kubecert:", env!("CARGO_PKG_VERSION"));
 /// podman with its own storage and the settings this machine kind needs (a containers.conf
 /// without default ulimits, cgroupfs, runc: see the testbed note's VERIFIED box).
 struct Podman {
-    dir: tempfile::TempDir,
+    /// Its storage and config: ~/.cache/kubecert/podman (reused across runs; a static is never
+    /// dropped, so a temp dir would be left behind by every run).
+    dir: PathBuf,
     /// The static binary the image holds.
     bin: PathBuf,
 }
 
 impl Podman {
     fn cmd(&self) -> Command {
-        let d = self.dir.path();
+        let d = &self.dir;
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", d.join("containers.conf"))
             .arg("--root")
@@ -52,11 +54,15 @@ fn podman() -> &'static Podman {
         assert!(o.status.success(), "scripts/build-image failed:\n{}", String::from_utf8_lossy(&o.stderr));
         let archive = String::from_utf8_lossy(&o.stdout).lines().last().expect("the archive's path").trim().to_string();
         let bin = PathBuf::from(String::from_utf8_lossy(&Command::new(repo_root().join("scripts/build-static")).output().unwrap().stdout).lines().last().unwrap().trim());
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("containers.conf"), "[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = \"cgroupfs\"\nruntime = \"runc\"\n").unwrap();
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let dir = std::env::var_os("KUBECERT_CACHE").map(PathBuf::from).unwrap_or_else(|| home.join(".cache/kubecert")).join("podman");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("containers.conf"), "[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = \"cgroupfs\"\nruntime = \"runc\"\n").unwrap();
         let p = Podman { dir, bin };
         let load = p.run(&["load", "-i", &archive]);
         assert!(load.status.success(), "podman load: {}", String::from_utf8_lossy(&load.stderr));
+        // Earlier runs' images, untagged by this load, go (the store is reused).
+        let _ = p.run(&["image", "prune", "-f"]);
         p
     })
 }
