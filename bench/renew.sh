@@ -5,12 +5,17 @@
 #  B. kubecert renew all --force --root TREE   (plus what kubeadm does not do: backup with manifest,
 #     atomic writes, verification of every new pair, the CA checks)
 # Each round renews a fresh copy of the same tree. Prints median/min/max wall and CPU per tool.
-#   bench/renew.sh [ROUNDS]     (needs `testbed/testbed build` done; builds kubecert --release)
+#   bench/renew.sh [ROUNDS]     (needs `testbed/testbed build` done; builds kubecert --release, or
+#   KUBECERT_BIN=path uses that release binary, e.g. scripts/build-static's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-10}
-cargo build --release -q -p kubecert
-bin=$PWD/target/release/kubecert
+if [ -n "${KUBECERT_BIN:-}" ]; then
+  bin=$KUBECERT_BIN
+else
+  cargo build --release -q -p kubecert
+  bin=$PWD/target/release/kubecert
+fi
 kubeadm=$(ls -d "$HOME"/.cache/kubecert-testbed/*/bin | head -1)/kubeadm
 [ -x "$kubeadm" ] || { echo "no kubeadm: run testbed/testbed build" >&2; exit 2; }
 work=$(mktemp -d)
