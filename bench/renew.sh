@@ -5,12 +5,17 @@
 #  B. kubecert renew all --force --root TREE   (plus what kubeadm does not do: backup with manifest,
 #     atomic writes, verification of every new pair, the CA checks)
 # Each round renews a fresh copy of the same tree. Prints median/min/max wall and CPU per tool.
-#   bench/renew.sh [ROUNDS]     (needs `testbed/testbed build` done; builds kubecert --release)
+#   bench/renew.sh [ROUNDS]     (needs `testbed/testbed build` done; builds kubecert --release, or
+#   KUBECERT_BIN=path uses that release binary, e.g. scripts/build-static's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-10}
-cargo build --release -q -p kubecert
-bin=$PWD/target/release/kubecert
+if [ -n "${KUBECERT_BIN:-}" ]; then
+  bin=$KUBECERT_BIN
+else
+  cargo build --release -q -p kubecert
+  bin=$PWD/target/release/kubecert
+fi
 kubeadm=$(ls -d "$HOME"/.cache/kubecert-testbed/*/bin | head -1)/kubeadm
 [ -x "$kubeadm" ] || { echo "no kubeadm: run testbed/testbed build" >&2; exit 2; }
 work=$(mktemp -d)
@@ -37,11 +42,15 @@ YAML
 
 # One timed run: prints "wall_ms cpu_ms".
 timed() {
-  local out; out=$( { /usr/bin/time -f '%e %U %S' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-  awk '{printf "%d %d\n", $1*1000, ($2+$3)*1000}' <<<"$out"
+  /usr/bin/time -f '%e %U %S' -o "$work/t" "$@" >/dev/null 2>&1
+  awk '{printf "%d %d\n", $1*1000, ($2+$3)*1000}' "$work/t"
 }
-stats() {  # name file
-  sort -n -k1 "$2" | awk -v n="$1" '{w[NR]=$1; c[NR]=$2} END {asort(c); printf "%-34s wall median %4d ms (min %d, max %d)  cpu median %4d ms\n", n, w[int((NR+1)/2)], w[1], w[NR], c[int((NR+1)/2)]}'
+stats() {  # name file: medians of each column separately (plain awk, no gawk extensions)
+  local w c
+  w=$(cut -d' ' -f1 "$2" | sort -n | tr '\n' ' ')
+  c=$(cut -d' ' -f2 "$2" | sort -n | tr '\n' ' ')
+  awk -v n="$1" -v w="$w" -v c="$c" 'BEGIN { k = split(w, W, " "); split(c, C, " "); m = int((k + 1) / 2);
+    printf "%-30s wall median %5d ms (min %d, max %d)   cpu median %5d ms\n", n, W[m], W[1], W[k], C[m] }'
 }
 : > "$work/a"; : > "$work/b"
 for i in $(seq "$rounds"); do

@@ -92,10 +92,17 @@ fn each_altered_certificate_gets_its_code() {
     let text_admin = std::fs::read_to_string(&admin).unwrap().replace(&b64(&old), &b64(&stale));
     std::fs::write(&admin, text_admin).unwrap();
 
+    // A missing kubeconfig and a truncated certificate.
+    std::fs::remove_file(t.join("etc/kubernetes/scheduler.conf")).unwrap();
+    let peer = std::fs::read(pki.join("etcd/peer.crt")).unwrap();
+    std::fs::write(pki.join("etcd/peer.crt"), &peer[..peer.len() / 2]).unwrap();
+
     let found = cp_findings(&t);
     let expect = [
         ("apiserver-kubelet-client-expired", "apiserver-kubelet-client expired"),
         ("cp-cert-expiring-soon", "etcd-healthcheck-client expires"),
+        ("cp-cert-invalid", "etcd-peer cannot be read"),
+        ("cp-cert-missing", "scheduler.conf is missing"),
         ("cp-cert-not-yet-valid", "apiserver-etcd-client is not valid until"),
         ("cp-cert-sans-mismatch", "apiserver does not cover this node: 10.250.0.5 (from kube-apiserver --advertise-address), cp1 (from /etc/hostname)"),
         ("cp-cert-untrusted", "etcd-server is not signed by etcd-ca"),
@@ -111,8 +118,15 @@ fn each_altered_certificate_gets_its_code() {
 
     // The expired, expiring and stale-CA ones are what `renew` fixes; the window picks the first two.
     let root = t.display().to_string();
+    // The window picks the expired and the expiring one; the unreadable etcd-peer is reported
+    // (exit 1) while the others are renewed, the missing scheduler.conf skipped.
     let o = kubecert(&["renew", "--within", "30d", "--root", &root, "-o", "json"]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let renewed: Vec<&str> = v["renewed"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(renewed, ["apiserver-kubelet-client", "etcd-healthcheck-client"], "{v}");
+    let problems: Vec<&str> = v["skipped"].as_array().unwrap().iter().filter(|s| s["problem"] == true).map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(problems, ["etcd-peer"], "{v}");
     let o = kubecert(&["renew", "admin.conf", "--force", "--root", &root]);
     assert!(o.status.success(), "{}", text(&o));
     let left = codes(&cp_findings(&t)).join(" ");

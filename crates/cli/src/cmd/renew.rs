@@ -1,5 +1,6 @@
 //! `kubecert renew [all|NAME...]`: parses the options, calls `kubecert_node::renew::renew`, renders
-//! the outcome. Exit 0 renewed (or nothing due), 1 refused or failed (nothing changed), 2 bad input.
+//! the outcome. Exit 0 renewed (or nothing due), 1 refused or failed (nothing changed) or a
+//! certificate could not be read (the others renewed), 2 bad input.
 
 use super::install_common::{finish, refuse};
 use super::node_args::{parse_duration, NodeArgs};
@@ -65,7 +66,8 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if !render::structured(global.output, &out)? {
         print_text(&out, &args);
     }
-    Ok(ExitCode::SUCCESS)
+    // A certificate that needed renewing and could not be read is not a success.
+    Ok(if out.skipped.iter().any(|s| s.problem) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn print_text(o: &RenewOutcome, args: &Args) {

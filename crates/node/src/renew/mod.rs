@@ -75,6 +75,8 @@ pub struct Skipped {
     pub path: String,
     /// Why it is not renewed.
     pub reason: String,
+    /// True when it needed renewing and could not be (unreadable): the command should not report success.
+    pub problem: bool,
 }
 
 /// The result of `renew`.

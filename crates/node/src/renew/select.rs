@@ -77,7 +77,7 @@ pub(super) fn select(root: &NodeRoot, req: &RenewRequest) -> Result<Selection, R
     let mut problems = Vec::new();
     for entry in requested(&req.names)? {
         let path = entry.location.path();
-        let skip = |reason: String| Skipped { name: entry.name.into(), path: path.into(), reason };
+        let skip = |reason: String| Skipped { name: entry.name.into(), path: path.into(), reason, problem: false };
         let old = match entry.location {
             Location::File(p) => load_cert(root, p).map(|c| Old::File(Box::new(c))),
             Location::Kubeconfig(p) => load_embedded_kubeconfig(root, p).map(|k| Old::Kubeconfig(Box::new(k))),
@@ -88,7 +88,11 @@ pub(super) fn select(root: &NodeRoot, req: &RenewRequest) -> Result<Selection, R
                 sel.skipped.push(skip("missing (kubeadm: MISSING!)".into()));
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            // Without a readable old certificate there is no template: renew the rest, report this one.
+            Err(e) => {
+                sel.skipped.push(Skipped { problem: true, ..skip(format!("cannot be read ({e}); re-create it with kubeadm init phase certs/kubeconfig")) });
+                continue;
+            }
         };
         let not_after_old = old.cert().info().not_after;
         if let Some(w) = req.within {

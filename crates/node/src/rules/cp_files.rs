@@ -4,6 +4,14 @@ use super::Settings;
 use crate::finding::{Finding, Severity};
 use crate::snapshot::Snapshot;
 
+/// kubeadm's phase that makes `name`.
+fn recreate(name: &str) -> String {
+    match name.strip_suffix(".conf") {
+        Some(conf) => format!("kubeadm init phase kubeconfig {conf}"),
+        None => format!("kubeadm init phase certs {name}"),
+    }
+}
+
 /// `cp-cert-missing`, `cp-cert-invalid`.
 pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
     let Some(cp) = &snap.control_plane else { return Vec::new() };
@@ -14,12 +22,12 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
             Err(e) if e.is_missing() => out.push(
                 Finding::new("cp-cert-missing", Severity::Warning, format!("{name} is missing on this control-plane node"))
                     .evidence(e.to_string())
-                    .fix(format!("If this node runs the component that uses it, recreate it: `kubeadm init phase certs {}` (or `kubeadm init phase kubeconfig`) with the cluster's configuration; external etcd nodes have no etcd certificates.", name.trim_end_matches(".conf"))),
+                    .fix(format!("If this node runs the component that uses it, recreate it with the cluster's configuration: `{}`; nodes with external etcd have no etcd certificates.", recreate(name))),
             ),
             Err(e) => out.push(
                 Finding::new("cp-cert-invalid", Severity::Error, format!("{name} cannot be read"))
                     .evidence(e.to_string())
-                    .fix("Restore it from a backup (`kubecert backups`, `kubecert rollback`); renewal needs the old certificate as its template, so re-create a corrupted one with `kubeadm init phase certs` (or `kubeconfig`)."),
+                    .fix(format!("Restore it from a backup (`kubecert backups`, `kubecert rollback`); renewal needs the old certificate as its template, so re-create a corrupted one: `{}`.", recreate(name))),
             ),
             Ok(_) => {}
         }
