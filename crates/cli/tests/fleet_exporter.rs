@@ -110,13 +110,21 @@ fn exporter_metrics_parse_and_report_a_real_nodes_certificates() {
     assert_eq!(errors, 0.0, "a freshly joined node has no error finding:\n{body}");
     assert!(sample(&samples, "kubecert_node_ready", &[]).is_none(), "no API access, so no Ready metric");
 
-    // Break it: remove the client certificate's symlink target; the next scrape shows it.
+    // Break it: remove the client certificate's symlink target and the bootstrap kubeconfig (with
+    // the bootstrap file the kubelet would simply bootstrap again: kubelet_oracle.rs,
+    // store-dangling-link); the next scrape shows it.
     let link = std::fs::read_link(root.join(CLIENT.trim_start_matches('/'))).unwrap();
     let target = root.join(link.to_str().unwrap().trim_start_matches('/'));
     let saved = std::fs::read(&target).unwrap();
+    let bootstrap = root.join("etc/kubernetes/bootstrap-kubelet.conf");
+    let saved_bootstrap = std::fs::read(&bootstrap).ok();
     std::fs::remove_file(&target).unwrap();
+    let _ = std::fs::remove_file(&bootstrap);
     let broken = parse(&get(e.port, "/metrics").1);
     std::fs::write(&target, saved).unwrap();
+    if let Some(b) = saved_bootstrap {
+        std::fs::write(&bootstrap, b).unwrap();
+    }
     assert!(value(&broken, "kubecert_findings_by_severity", &[("node", &n), ("severity", "error")]) >= 1.0);
     assert!(broken.iter().any(|s| s["name"] == "kubecert_finding" && s["labels"]["severity"] == "error"), "{broken:#?}");
     let (head, _) = get(e.port, "/nope");

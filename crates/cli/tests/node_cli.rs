@@ -123,3 +123,22 @@ fn check_expiration_matches_real_kubeadm() {
     // And we list what kubeadm leaves out: the kubelet's own client certificate.
     assert!(ours["certificates"].as_array().unwrap().iter().any(|c| c["name"] == "kubelet.conf"));
 }
+
+/// Not a node is not a broken node (issue 19): a root with no kubelet unit or drop-in, no
+/// KubeletConfiguration, no kubeconfig and no /var/lib/kubelet gets "no kubelet found", the places
+/// looked at, no findings and exit 2 — not kubeconfig-missing and repair commands.
+#[test]
+fn doctor_on_a_machine_without_a_kubelet() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("etc")).unwrap();
+    std::fs::write(d.path().join("etc/hostname"), "workstation\n").unwrap();
+    let (code, out, _) = kubecert(&["doctor", "--root", d.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no kubelet found"), "{out}");
+    assert!(out.contains("/etc/systemd/system/kubelet.service") && out.contains("/var/lib/kubelet"), "where it looked: {out}");
+    assert!(!out.contains("kubeconfig-missing") && !out.contains("kubecert repair"), "{out}");
+    let (code, out, _) = kubecert(&["doctor", "--root", d.path().to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["findings"].as_array().unwrap().is_empty() && v["no_kubelet"].as_array().is_some_and(|a| !a.is_empty()), "{out}");
+}

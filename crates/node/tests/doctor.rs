@@ -201,3 +201,22 @@ fn every_emitted_code_is_documented() {
         assert!(readme.contains(&format!("`{}`", c.code)), "README does not document {}", c.code);
     }
 }
+
+/// The example, checked on the testbed with the real kubelet (kubelet_oracle.rs,
+/// no-flag-embedded-expired-store-valid): no --bootstrap-kubeconfig, rotation on, kubelet.conf embeds
+/// an expired pair, the store's pair is valid → the kubelet presents the store's pair and is Ready.
+/// The old model said client-cert-expired + bootstrap-kubeconfig-missing (exit 1).
+#[test]
+fn the_store_beats_an_expired_embedded_pair_without_the_bootstrap_flag() {
+    let t = NodeTree::kubeadm("w5");
+    t.write("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", &DROPIN.replace("--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf ", ""), 0o644);
+    let (c, k) = t.ca.client_pem(&node_common_name("w5"), Some(NODES_GROUP), now() - Duration::days(400), now() - Duration::days(1));
+    t.write_kubelet_conf_embedded(&c, &k);
+    assert_eq!(t.codes(), ["kubeconfig-embedded-cert-stale"]);
+    assert_eq!(t.severity_of("kubeconfig-embedded-cert-stale"), Some(Severity::Warning));
+    // With the flag, the same files make the kubelet bootstrap at start; without the bootstrap file it exits.
+    let t2 = NodeTree::kubeadm("w6");
+    let (c, k) = t2.ca.client_pem(&node_common_name("w6"), Some(NODES_GROUP), now() - Duration::days(400), now() - Duration::days(1));
+    t2.write_kubelet_conf_embedded(&c, &k);
+    assert_eq!(t2.codes(), ["bootstrap-kubeconfig-missing", "client-cert-expired", "kubelet-will-not-start"]);
+}

@@ -64,16 +64,9 @@ fn coreos_ssl_node_from_field_report_004() {
 fn k3s_and_rke2_agents_are_recognised() {
     for (dist, layout) in [("k3s", Layout::K3s), ("rke2", Layout::Rke2)] {
         let t = NodeTree::kubeadm("agent-1");
-        for p in ["/etc/systemd/system/kubelet.service.d", "/var/lib/kubelet", "/etc/kubernetes"] {
-            t.remove(p);
-        }
         let a = format!("/var/lib/rancher/{dist}/agent");
         let (c, k) = t.ca.client_pem(&node_common_name("agent-1"), Some(NODES_GROUP), now() - Duration::days(1), now() + Duration::days(300));
-        t.write(&format!("{a}/client-ca.crt"), &t.ca.cert_pem, 0o644);
-        t.write(&format!("{a}/server-ca.crt"), &t.ca.cert_pem, 0o644);
-        t.write(&format!("{a}/client-kubelet.crt"), &c, 0o644);
-        t.write(&format!("{a}/client-kubelet.key"), &k, 0o600);
-        t.write(&format!("{a}/kubelet.kubeconfig"), &format!("apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n    certificate-authority: {a}/server-ca.crt\n  name: local\ncontexts:\n- context:\n    cluster: local\n    namespace: default\n    user: user\n  name: Default\ncurrent-context: Default\nkind: Config\nusers:\n- name: user\n  user:\n    client-certificate: {a}/client-kubelet.crt\n    client-key: {a}/client-kubelet.key\n"), 0o600);
+        agent_tree(&t, dist, &t.ca.cert_pem, &c, &k);
         assert_eq!(layout_of(&t), layout, "{dist}");
         assert_eq!(t.codes(), Vec::<&str>::new(), "{dist}");
         assert_eq!(t.all_codes(), ["agent-managed-certs"], "{dist}");
@@ -125,17 +118,9 @@ fn relative_links_and_override_paths() {
 fn agent_client_ca_is_not_the_server_ca() {
     for (dist, layout) in [("k3s", Layout::K3s), ("rke2", Layout::Rke2)] {
         let t = NodeTree::kubeadm("agent-2");
-        for p in ["/etc/systemd/system/kubelet.service.d", "/var/lib/kubelet", "/etc/kubernetes"] {
-            t.remove(p);
-        }
-        let a = format!("/var/lib/rancher/{dist}/agent");
         let server_ca = TestCa::new(&format!("{dist}-server-ca"));
         let (c, k) = t.ca.client_pem(&node_common_name("agent-2"), Some(NODES_GROUP), now() - Duration::days(400), now() - Duration::days(1));
-        t.write(&format!("{a}/client-ca.crt"), &t.ca.cert_pem, 0o644);
-        t.write(&format!("{a}/server-ca.crt"), &server_ca.cert_pem, 0o644);
-        t.write(&format!("{a}/client-kubelet.crt"), &c, 0o644);
-        t.write(&format!("{a}/client-kubelet.key"), &k, 0o600);
-        t.write(&format!("{a}/kubelet.kubeconfig"), &format!("apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n    certificate-authority: {a}/server-ca.crt\n  name: local\ncontexts:\n- context:\n    cluster: local\n    user: user\n  name: Default\ncurrent-context: Default\nkind: Config\nusers:\n- name: user\n  user:\n    client-certificate: {a}/client-kubelet.crt\n    client-key: {a}/client-kubelet.key\n"), 0o600);
+        agent_tree(&t, dist, &server_ca.cert_pem, &c, &k);
         assert_eq!(layout_of(&t), layout, "{dist}");
         assert_eq!(t.codes(), ["client-cert-expired"], "{dist}");
         let root = NodeRoot::new(t.dir.path()).unwrap();
@@ -144,4 +129,18 @@ fn agent_client_ca_is_not_the_server_ca() {
         assert!(f.fix[0].contains(&format!("systemctl restart {dist}-agent")), "{dist}: the agent's own fix first: {:?}", f.fix);
         assert!(!f.fix.iter().any(|x| x.contains("kubecert discover") || x.contains("bootstrap-config")), "{dist}: no kubeadm repairs: {:?}", f.fix);
     }
+}
+
+/// Turns `t` into a k3s/rke2 agent: the client CA is `t.ca`, the server CA `server_ca_pem`, the
+/// kubelet's client pair `cert`/`key`, and the agent's kubelet.kubeconfig naming them.
+fn agent_tree(t: &NodeTree, dist: &str, server_ca_pem: &str, cert: &str, key: &str) {
+    for p in ["/etc/systemd/system/kubelet.service.d", "/var/lib/kubelet", "/etc/kubernetes"] {
+        t.remove(p);
+    }
+    let a = format!("/var/lib/rancher/{dist}/agent");
+    t.write(&format!("{a}/client-ca.crt"), &t.ca.cert_pem, 0o644);
+    t.write(&format!("{a}/server-ca.crt"), server_ca_pem, 0o644);
+    t.write(&format!("{a}/client-kubelet.crt"), cert, 0o644);
+    t.write(&format!("{a}/client-kubelet.key"), key, 0o600);
+    t.write(&format!("{a}/kubelet.kubeconfig"), &format!("apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n    certificate-authority: {a}/server-ca.crt\n  name: local\ncontexts:\n- context:\n    cluster: local\n    namespace: default\n    user: user\n  name: Default\ncurrent-context: Default\nkind: Config\nusers:\n- name: user\n  user:\n    client-certificate: {a}/client-kubelet.crt\n    client-key: {a}/client-kubelet.key\n"), 0o600);
 }

@@ -42,15 +42,15 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
         out.push(f);
     }
     if let Some(c) = &snap.kubelet_config
-        && let Err(p) = &c.outcome {
-            if crate::credential::inputs::config_error(snap).is_some() {
-                out.push(
-                    Finding::new("kubelet-config-invalid", Severity::Error, format!("the KubeletConfiguration {} cannot be read: the kubelet will refuse to start", c.path))
-                        .evidence(format!("{}: {p}", c.path))
-                        .fix("Restore the file from the cluster's kubelet-config ConfigMap: `kubectl get cm -n kube-system kubelet-config -o jsonpath='{.data.kubelet}'`."),
-                );
-            }
-        }
+        && let Err(p) = &c.outcome
+        && crate::credential::inputs::config_error(snap).is_some()
+    {
+        out.push(
+            Finding::new("kubelet-config-invalid", Severity::Error, format!("the KubeletConfiguration {} cannot be read: the kubelet will refuse to start", c.path))
+                .evidence(format!("{}: {p}", c.path))
+                .fix("Restore the file from the cluster's kubelet-config ConfigMap: `kubectl get cm -n kube-system kubelet-config -o jsonpath='{.data.kubelet}'`."),
+        );
+    }
     if snap.setup.node_name.is_none() {
         out.push(
             Finding::new("node-name-unknown", Severity::Warning, "the node's name is unknown, so identity checks were skipped")
