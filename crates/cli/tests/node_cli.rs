@@ -34,7 +34,8 @@ fn doctor_exit_codes_and_json() {
         assert!(!f[k].is_null(), "finding lacks {k}: {f}");
     }
     let codes: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
-    assert_eq!(codes, ["client-cert-expired", "bootstrap-kubeconfig-missing"]);
+    // Field report 000: the kubelet exits at start (kubelet_oracle.rs, store-expired-no-bootstrap-file).
+    assert_eq!(codes, ["kubelet-will-not-start", "client-cert-expired", "bootstrap-kubeconfig-missing"]);
     let (code, out, _) = kubecert(&["doctor", "--root", broken.to_str().unwrap(), "-o", "yaml"]);
     assert_eq!(code, 1);
     assert!(out.contains("code: client-cert-expired"), "{out}");
