@@ -87,18 +87,30 @@ fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
     assert!(text(&o).contains("/var/lib/kubelet/config.yaml"), "{}", text(&o));
     assert_eq!(std::fs::read(&cfg_path).unwrap(), original, "dry run changed the config");
 
-    // 3. enable: one line added, every other byte kept, mode kept, backed up; a second run changes nothing.
-    let o = kubecert_node(&["serving", "enable"], &tree);
-    assert!(o.status.success(), "{}", text(&o));
+    // 3. enable: one line added, every other byte kept, mode kept, backed up; --wait then waits
+    //    (bounded) for the CSR of the kubelet, which the test restarts meanwhile.
+    let waiter = std::process::Command::new(env!("CARGO_BIN_EXE_kubecert"))
+        .args(["serving", "enable", "--wait", "60s", "--kubeconfig"])
+        .arg(c.kubeconfig())
+        .arg("--root")
+        .arg(&tree)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut expected = original.clone();
     expected.extend_from_slice(b"serverTLSBootstrap: true\n");
+    wait_until("the config edited", 20, || (std::fs::read(&cfg_path).unwrap() == expected).then_some(()));
+    c.testbed(&["node", "start", n]);
+    let o = waiter.wait_with_output().unwrap();
+    assert!(o.status.success() && text(&o).contains("the kubelet filed serving CSR csr-"), "{}", text(&o));
     assert_eq!(std::fs::read(&cfg_path).unwrap(), expected);
     let o = kubecert_node(&["serving", "enable"], &tree);
     assert!(o.status.success() && text(&o).contains("already true"), "{}", text(&o));
 
-    // 4. The kubelet asks for a serving certificate; with no approver the CSR stays Pending and
-    //    status says which CSR and that the policy would approve it.
-    c.testbed(&["node", "start", n]);
+    // 4. With no approver the CSR stays Pending and status says which CSR and that the policy
+    //    would approve it.
     c.testbed(&["node", "wait-ready", n]);
     let csr = wait_until("a pending serving CSR in serving status", 30, || {
         let (code, st) = node_status(&c, n);

@@ -200,6 +200,27 @@ pub async fn status(admin: &AdminClient, opts: &ScanOptions, policy: &Policy) ->
     Ok(ServingStatus { summary, nodes })
 }
 
+/// Waits, at most `timeout`, for the kubelet of `node` to file a `kubernetes.io/kubelet-serving`
+/// CSR created at or after `since` (after `serving enable` and a kubelet restart); its name.
+pub async fn wait_for_csr(client: &kube::Client, node: &str, since: time::OffsetDateTime, timeout: std::time::Duration) -> Result<Option<String>, crate::ApiError> {
+    let user = kubecert_pki::node_common_name(node);
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        let found = scan::csrs::list_all(client).await?.into_iter().find(|c| {
+            c.spec.signer_name == approve::SERVING_SIGNER
+                && c.spec.username.as_deref() == Some(user.as_str())
+                && c.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0.as_second() >= since.unix_timestamp() - 1)
+        });
+        if let Some(c) = found {
+            return Ok(c.metadata.name);
+        }
+        if tokio::time::Instant::now() >= end {
+            return Ok(None);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

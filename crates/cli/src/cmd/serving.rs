@@ -48,6 +48,10 @@ struct Change {
 struct EnableArgs {
     #[command(flatten)]
     change: Change,
+    /// Then wait this long (e.g. 60s) for the restarted kubelet's kubelet-serving CSR, through
+    /// --kubeconfig (the kubelet's own, /etc/kubernetes/kubelet.conf, may list CSRs).
+    #[arg(long, value_name = "DURATION", value_parser = super::node_args::parse_timeout)]
+    wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,7 +128,31 @@ fn enable(a: EnableArgs, global: &Global) -> anyhow::Result<ExitCode> {
         Some(n) => format!("after a restart the kubelet files a kubernetes.io/kubelet-serving CSR as system:node:{n}; nothing approves it by default: `kubecert approve` or deploy/approver.yaml"),
         None => "after a restart the kubelet files a kubernetes.io/kubelet-serving CSR; nothing approves it by default: `kubecert approve` or deploy/approver.yaml".into(),
     });
-    a.change.apply(&target, install, notes, global)
+    if a.wait.is_some() && plan.node_name.is_none() {
+        return refuse("--wait needs the node's name (--node-name): no --hostname-override and no /etc/hostname");
+    }
+    let since = time::OffsetDateTime::now_utc();
+    let code = a.change.apply(&target, install, notes, global)?;
+    match (a.wait, plan.node_name, a.change.dry_run) {
+        (Some(wait), Some(node), false) => wait_for_csr(&node, since, wait, global),
+        _ => Ok(code),
+    }
+}
+
+/// Waits for the kubelet's serving CSR and says what to do with it; exit 1 when none came.
+fn wait_for_csr(node: &str, since: time::OffsetDateTime, wait: std::time::Duration, global: &Global) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("start the async runtime")?;
+    let found = rt.block_on(async {
+        let client = admin(global).await?;
+        anyhow::Ok(serving_status::wait_for_csr(&client.client, node, since, wait).await?)
+    })?;
+    match found {
+        Some(csr) => {
+            println!("the kubelet filed serving CSR {csr}: approve it with `kubecert approve {csr}` (or let the approver do it); `kubecert serving status` shows progress");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => refuse(format!("no kubelet-serving CSR from system:node:{node} within {wait:?}: is the kubelet running with the new configuration? (`kubecert serving status`, `journalctl -u kubelet | kubecert explain`)")),
+    }
 }
 
 fn renew(a: RenewArgs, global: &Global) -> anyhow::Result<ExitCode> {
