@@ -13,6 +13,15 @@ pub use crate::hostfs::MAX_FILE_SIZE;
 /// Symlink hops before a path counts as a loop (the Linux limit).
 const MAX_HOPS: usize = 40;
 
+/// Where a walk through the tree ended.
+enum Walked {
+    /// Every component exists: the resolved node path.
+    Whole(String),
+    /// A component is missing: the resolved prefix, the names from the missing one on, links
+    /// followed so far, and whether the missing part came from (or lies after) a link's target or `..`.
+    Missing { prefix: String, rest: Vec<String>, hops: usize, through_link: bool },
+}
+
 /// A node's root folder.
 #[derive(Debug, Clone)]
 pub struct NodeRoot {
@@ -111,17 +120,26 @@ impl NodeRoot {
 
     /// Follows `node_path` through symlinks inside the root and returns the final node path.
     pub fn resolve(&self, node_path: &str) -> Result<String, ReadError> {
-        let mut pending: Vec<String> = components(node_path).into_iter().rev().collect();
+        match self.walk(node_path, false)? {
+            Walked::Whole(p) => Ok(p),
+            Walked::Missing { hops, .. } => Err(ReadError::NotFound { dangling_link: (hops > 0).then(|| node_path.to_string()) }),
+        }
+    }
+
+    /// Walks `node_path` component by component inside the root (`..` stops at the root, absolute
+    /// link targets restart there); with `dirs_only`, every component must be a directory.
+    fn walk(&self, node_path: &str, dirs_only: bool) -> Result<Walked, ReadError> {
+        // (component, came from a symlink's target)
+        let mut pending: Vec<(String, bool)> = components(node_path).into_iter().rev().map(|c| (c, false)).collect();
         let mut cur: Vec<String> = Vec::new();
         let mut hops = 0;
-        while let Some(c) = pending.pop() {
+        while let Some((c, from_link)) = pending.pop() {
             if c == ".." {
                 cur.pop();
                 continue;
             }
             cur.push(c);
-            let node = format!("/{}", cur.join("/"));
-            let host = self.host_path(&node);
+            let host = self.host_path(&format!("/{}", cur.join("/")));
             match fs::symlink_metadata(&host) {
                 Ok(m) if m.file_type().is_symlink() => {
                     hops += 1;
@@ -133,17 +151,20 @@ impl NodeRoot {
                     if target.starts_with('/') {
                         cur.clear();
                     }
-                    pending.extend(components(&target).into_iter().rev());
+                    pending.extend(components(&target).into_iter().rev().map(|c| (c, true)));
                 }
+                Ok(m) if dirs_only && !m.is_dir() => return Err(ReadError::NotAFile),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let dangling = if hops > 0 { Some(node_path.to_string()) } else { None };
-                    return Err(ReadError::NotFound { dangling_link: dangling });
+                    let through_link = from_link || pending.iter().any(|(c, l)| *l || c == "..");
+                    let name = cur.pop().unwrap_or_default();
+                    let rest = std::iter::once(name).chain(pending.into_iter().rev().map(|(c, _)| c)).collect();
+                    return Ok(Walked::Missing { prefix: format!("/{}", cur.join("/")), rest, hops, through_link });
                 }
                 Err(e) => return Err(hostfs::read_error(&e)),
             }
         }
-        Ok(format!("/{}", cur.join("/")))
+        Ok(Walked::Whole(format!("/{}", cur.join("/"))))
     }
 
     /// Does anything (file, dir, even a dangling link) exist at `node_path`?
@@ -195,45 +216,11 @@ impl NodeRoot {
     /// names still to create below it. A dangling symlink on the way is refused (creating through
     /// it would create wherever it points), as is anything but a directory.
     pub fn resolve_for_create(&self, node_dir: &str) -> Result<(String, Vec<String>), ReadError> {
-        // (component, came from a symlink's target)
-        let mut pending: Vec<(String, bool)> = components(node_dir).into_iter().rev().map(|c| (c, false)).collect();
-        let mut cur: Vec<String> = Vec::new();
-        let mut hops = 0;
-        while let Some((c, from_link)) = pending.pop() {
-            if c == ".." {
-                cur.pop();
-                continue;
-            }
-            cur.push(c);
-            let node = format!("/{}", cur.join("/"));
-            let host = self.host_path(&node);
-            match fs::symlink_metadata(&host) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    hops += 1;
-                    if hops > MAX_HOPS {
-                        return Err(ReadError::Loop);
-                    }
-                    let target = encode_name(fs::read_link(&host).map_err(|e| ReadError::Io(e.to_string()))?.as_os_str());
-                    cur.pop();
-                    if target.starts_with('/') {
-                        cur.clear();
-                    }
-                    pending.extend(components(&target).into_iter().rev().map(|c| (c, true)));
-                }
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => return Err(ReadError::NotAFile),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if from_link || pending.iter().any(|(c, l)| *l || c == "..") {
-                        return Err(ReadError::NotFound { dangling_link: Some(node_dir.to_string()) });
-                    }
-                    let missing: Vec<String> =
-                        std::iter::once(cur.pop().unwrap_or_default()).chain(pending.into_iter().rev().map(|(c, _)| c)).collect();
-                    return Ok((format!("/{}", cur.join("/")), missing));
-                }
-                Err(e) => return Err(hostfs::read_error(&e)),
-            }
+        match self.walk(node_dir, true)? {
+            Walked::Whole(p) => Ok((p, Vec::new())),
+            Walked::Missing { through_link: true, .. } => Err(ReadError::NotFound { dangling_link: Some(node_dir.to_string()) }),
+            Walked::Missing { prefix, rest, .. } => Ok((prefix, rest)),
         }
-        Ok((format!("/{}", cur.join("/")), Vec::new()))
     }
 
     /// Lists the names in a node directory (empty when it does not exist).

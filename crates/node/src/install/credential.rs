@@ -299,9 +299,9 @@ pub fn check_would_authenticate(root: &NodeRoot, overrides: &crate::Overrides, l
         return Err(format!("the new certificate is already expired (it ended {})", info.not_after));
     }
     let snap = crate::snapshot::take(root, overrides);
-    let Some(ca) = crate::rules::cluster_ca(&snap) else {
-        return Err("this node names no cluster CA kubecert could read (the kubelet kubeconfig's CA or the CA file), so it cannot check who signed the new certificate".into());
-    };
+    // A node that names no readable CA (a kubeconfig to be written from scratch) has nothing to
+    // contradict: the kubeconfig written then carries the signer's CA.
+    let Some(ca) = crate::rules::cluster_ca(&snap) else { return Ok(()) };
     kubecert_pki::verify_signed_by(&leaf, ca).map_err(|e| {
         format!("the new certificate is not signed by the cluster CA this node trusts ({}): {e}", ca.info().subject)
     })

@@ -98,6 +98,10 @@ impl Store {
                     // Died while copying, before the manifest existed: nothing was changed.
                     remove_own_folder(&host_dir);
                 }
+                Err(_) if fs::symlink_metadata(host_dir.join(MANIFEST)).is_err() && looks_like_id(&node_dir) => {
+                    // Died between making the folder and writing the marker: only an empty one goes.
+                    let _ = fs::remove_dir(&host_dir);
+                }
                 Ok(mut m) if m.state == BackupState::Prepared => {
                     clean_prepared(root, &m);
                     m.state = BackupState::Abandoned;
@@ -202,6 +206,11 @@ pub(crate) fn clean_prepared(root: &NodeRoot, m: &Manifest) {
             let _ = fs::remove_dir(host);
         }
     }
+}
+
+fn looks_like_id(node_dir: &str) -> bool {
+    let name = node_dir.rsplit('/').next().unwrap_or("");
+    name.len() >= 20 && name.as_bytes()[8] == b'-' && name[..8].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A folder kubecert made: a real directory holding its marker as a regular file.

@@ -292,3 +292,20 @@ mod client_plans {
         assert!(new.resolve(None).unwrap().cluster.certificate_authority_data.is_some());
     }
 }
+
+#[test]
+fn a_non_utf8_link_target_and_name_come_back_byte_for_byte() {
+    use std::os::unix::ffi::OsStrExt;
+    let (d, r) = node();
+    let pki = d.path().join("var/lib/kubelet/pki");
+    let odd = std::ffi::OsStr::from_bytes(b"/var/lib/kubelet/pki/kubelet-client-\xff.pem");
+    fs::write(pki.join(std::ffi::OsStr::from_bytes(b"kubelet-client-\xff.pem")), b"ODD PAIR").unwrap();
+    fs::remove_file(pki.join("kubelet-client-current.pem")).unwrap();
+    symlink(odd, pki.join("kubelet-client-current.pem")).unwrap();
+    let before = snapshot(d.path());
+    apply(&r, &kubelet_plan(), &ApplyOptions::default()).unwrap();
+    rollback(&r, DEFAULT_BACKUP_ROOT, None, false).unwrap();
+    // Before the fix the link came back pointing at U+FFFD ("kubelet-client-\u{fffd}.pem").
+    assert_eq!(fs::read_link(pki.join("kubelet-client-current.pem")).unwrap().as_os_str(), odd);
+    assert_eq!(snapshot(d.path()), before);
+}
