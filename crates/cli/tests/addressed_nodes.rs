@@ -6,26 +6,13 @@
 //! - `kubecert scan`'s forecast: a node whose renewal cannot be approved is named with its real
 //!   expiry and the reason, and then really goes NotReady; with auto-approval nothing is forecast.
 
+mod fleet_support;
+
+use fleet_support::{kubecert, text};
 use kubecert_testbed_harness::Cluster;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// kubecert inside the cluster's network namespace, as cluster-admin.
-fn kubecert(c: &Cluster, args: &[&str]) -> Output {
-    c.command_in_cluster(env!("CARGO_BIN_EXE_kubecert"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(c.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("run kubecert")
-}
 
 /// kubecert on a node tree (no cluster access).
 fn kubecert_node(args: &[&str], root: &Path) -> Output {

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use time::OffsetDateTime;
 
-/// The binary under test, as cluster-admin of `c`.
+/// The binary under test, as cluster-admin of `c`, where the cluster's addresses are reachable
+/// (inside its network namespace for `testbed up --netns`).
 pub fn kubecert(c: &Cluster, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kubecert"))
+    c.command_in_cluster(env!("CARGO_BIN_EXE_kubecert"))
         .args(args)
         .arg("--kubeconfig")
         .arg(c.kubeconfig())
