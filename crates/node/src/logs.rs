@@ -245,7 +245,12 @@ fn json_message(line: &str) -> Option<String> {
 
 /// `Nov 29 18:48:52 host kubelet[123]: ` or `2026-11-29T18:48:52+0000 host kubelet[123]: `.
 fn strip_journal_prefix(line: &str) -> &str {
-    let head = &line[..line.len().min(160)];
+    // The first 160 bytes, cut back to a character boundary (a log line is any text).
+    let mut end = line.len().min(160);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &line[..end];
     match head.find("]: ") {
         Some(i) if head[..i].rfind('[').is_some_and(|b| head[b + 1..i].bytes().all(|c| c.is_ascii_digit()) && i > b + 1) => &line[i + 3..],
         _ => line,
@@ -429,6 +434,13 @@ I1125 an unrelated line"#;
         let tail = String::from_utf8(tail).unwrap();
         assert!(tail.starts_with("I1 "), "starts at a line: {:?}", &tail[..20]);
         assert_eq!(ids(&tail), ["bootstrap-kubeconfig-missing"]);
+    }
+
+    #[test]
+    fn a_multibyte_character_at_the_journal_prefix_cut_is_no_panic() {
+        // found by the fuzz smoke run: byte 160 fell inside a character
+        let line = format!("{}{}", "a".repeat(159), "é]: x");
+        assert!(explain_lines(&line).is_empty());
     }
 
     #[test]
