@@ -7,6 +7,11 @@
 # gets a loopback-only CNI network (Debian's containernetworking-plugins) so that it reports
 # NetworkReady and the Node goes Ready; with `up --netns` the node's address is its own 10.250.0.N.
 
+# containerd 1.6 puts its shims' sockets under /run/containerd/s whatever its state dir is, and
+# runc's state under /run/containerd/runc: a tmpfs there in the kubelet's namespace keeps them off
+# the host (the mount point is made and removed like the kubelet's own).
+HOST_MOUNTPOINTS+=(/run/containerd)
+
 # ---------------------------------------------------------------- kube-scheduler
 
 extras_bin() { # the folder holding kube-scheduler and the pause image (built on demand, not under CI)
@@ -117,7 +122,8 @@ print(s, end="")
 containerd_launcher() {
   local n=$1 c=$D/run/$1/containerd
   rm -f "$c/containerd.sock"
-  printf '%s\n' "containerd --config $(printf %q "$c/config.toml") >>$(printf %q "$D/logs/containerd-$n.log") 2>&1 &
+  printf '%s\n' "mount -t tmpfs tmpfs /run/containerd &&
+containerd --config $(printf %q "$c/config.toml") >>$(printf %q "$D/logs/containerd-$n.log") 2>&1 &
 echo \$! >$(printf %q "$D/pids/containerd-$n.pid") &&
 i=0 && while [ ! -S $(printf %q "$c/containerd.sock") ]; do i=\$((i + 1)); [ \$i -le 300 ] || { echo 'testbed: containerd did not start' >&2; exit 1; }; sleep 0.1; done &&
 ctr -a $(printf %q "$c/containerd.sock") -n k8s.io images import $(printf %q "$(cat "$c/pause-archive")") >/dev/null &&
