@@ -115,7 +115,7 @@ pub fn take(root: &NodeRoot) -> Option<ControlPlane> {
 }
 
 /// The flags' values in a static pod manifest (`- --flag=value` lines of its command).
-fn flag(manifest: &str, name: &str) -> Option<String> {
+pub(crate) fn flag(manifest: &str, name: &str) -> Option<String> {
     let prefix = format!("--{name}=");
     manifest.lines().find_map(|l| {
         let l = l.trim().trim_start_matches('-').trim().trim_matches(|c| c == '"' || c == '\'');
