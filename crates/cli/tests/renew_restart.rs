@@ -189,7 +189,7 @@ fn renew_all_restart_recreates_each_mirror_pod_in_order_etcd_last() {
     for (p, b) in files(&f.tree.join("etc/kubernetes/manifests")) {
         assert_eq!(etc_before.iter().find(|(q, _)| *q == format!("manifests/{p}")).map(|(_, b)| b), Some(&b), "{p}");
     }
-    assert!(files(&f.tree.join("var/lib/kubecert/restart/manifests")).is_empty());
+    assert!(files(&f.tree.join("var/lib/kubecert/restart-manifests")).is_empty());
     // The real components serve and use the renewed files.
     let pki = f.tree.join("etc/kubernetes/pki");
     assert_eq!(served_serial(f.cp.api_port, None), file_serial(&pki.join("apiserver.crt")));

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 /// Renew a kubeadm control plane's certificates and kubeconfigs (kubeadm's shapes), only those due.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `all` (the default), or names as `kubeadm certs renew` takes them: apiserver, admin.conf, etcd-server, ...
+    /// `all` (the default), or names as `kubeadm certs renew` takes them: apiserver, admin.conf, etcd-server, ...; and `kubelet.conf` (only by name, as kubeadm's `all` leaves it alone): pointed at the kubelet's rotating certificate when that is valid for this node, else re-issued
     #[arg(value_name = "all|NAME")]
     names: Vec<String>,
     /// Renew only what expires within this window (30d, 12h, 1y).
@@ -33,12 +33,9 @@ pub struct Args {
     /// Show what would be renewed and every file change; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Then restart the static pods that load the renewed files (manifest moved out until the kubelet removed the pod, moved back, new pod waited for; etcd last); if one does not come back healthy, roll the renewal back and restart it on the old files. Needs the API (--kubeconfig, else the node's /etc/kubernetes/admin.conf).
+    /// Then restart the static pods that load the renewed files (manifest moved out until the kubelet removed the pod, moved back, new pod waited for; etcd last); if one does not come back healthy, roll the renewal back and restart it on the old files. Needs the API (--kubeconfig, else the node's /etc/kubernetes/admin.conf); mirror pods are <component>-<node name> (--node-name, else kubelet.conf's system:node:NAME, else /etc/hostname).
     #[arg(long)]
     restart: bool,
-    /// The kubelet's node name, for the mirror pods (default: kubelet.conf's system:node:NAME, else /etc/hostname).
-    #[arg(long, value_name = "NAME", requires = "restart")]
-    node_name: Option<String>,
     /// How long each wait of --restart may take (the kubelet removing the pod; the new pod healthy).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "restart")]
     restart_timeout: time::Duration,
@@ -68,7 +65,7 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     };
     let opts = RenewOptions { dry_run: args.dry_run, backup_root: args.backup_dir.clone() };
     let result = if args.restart {
-        let node_name = match args.node_name.clone().or_else(|| renew::node_name(&root)) {
+        let node_name = match args.node.node_name.clone().or_else(|| renew::node_name(&root)) {
             Some(n) => n,
             None => anyhow::bail!("--restart: cannot tell the node's name (no kubelet.conf client certificate, no /etc/hostname); pass --node-name"),
         };
@@ -117,6 +114,9 @@ fn print_text(o: &RenewOutcome, args: &Args) {
         for ch in &o.plan {
             println!("  {}", ch.line(!o.dry_run));
         }
+    }
+    if o.renewed.iter().any(|r| r.name == "kubelet.conf") {
+        println!("the kubelet reads kubelet.conf at start: {} the kubelet (systemctl restart kubelet)", if o.dry_run { "then restart" } else { "now restart" });
     }
     if let Some(b) = &o.applied {
         println!("backup {} in {} (undo with `kubecert rollback --to {}`)", b.backup_id, b.backup_dir, b.backup_id);

@@ -21,9 +21,9 @@ use time::OffsetDateTime;
 /// kubeadm's staticPodPath.
 pub const STATIC_POD_PATH: &str = "/etc/kubernetes/manifests";
 /// Where manifests wait while their pod is removed.
-pub const ASIDE_DIR: &str = "/var/lib/kubecert/restart/manifests";
+pub const ASIDE_DIR: &str = "/var/lib/kubecert/restart-manifests";
 /// The backups of the manifest moves (apart from the renewal's, so `kubecert rollback` finds the renewal).
-pub const MOVE_BACKUPS: &str = "/var/lib/kubecert/restart/backups";
+pub const MOVE_BACKUPS: &str = "/var/lib/kubecert/restart-backups";
 
 /// A mirror pod as the API server shows it.
 #[derive(Debug, Clone, Serialize)]
