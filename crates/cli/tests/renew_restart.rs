@@ -112,15 +112,22 @@ fn with_runtime_stand_in<T: Send>(f: &mut Fixture, on_delete: impl Fn(Component,
             let mut last = mirror_pods(&node).unwrap_or_default();
             let mut seen: Vec<String> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(100));
                 let Some(now) = mirror_pods(&node) else { continue };
                 for (name, c) in PODS {
-                    if last.contains_key(name) && !now.contains_key(name) {
+                    // Gone, or already back with a new UID (the gap can fall between two looks).
+                    let replaced = match (last.get(name), now.get(name)) {
+                        (Some(_), None) => true,
+                        (Some((a, _)), Some((b, _))) => a != b,
+                        _ => false,
+                    };
+                    if replaced {
                         seen.push(name.to_string());
                         let n = seen.iter().filter(|s| *s == name).count();
                         if on_delete(c, n) { cp.restart(c) } else { cp.stop(c) }
                     }
                 }
+                // A pod seen gone is counted once, not again when it returns.
                 last = now;
             }
             seen
