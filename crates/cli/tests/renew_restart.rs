@@ -144,7 +144,8 @@ fn kubecert_restart(tree: &Path, node: &str, extra: &[&str]) -> (std::process::O
     let mut args = vec!["renew", "--force", "--restart", "--node-name", node, "--kubeconfig", &kubeconfig, "--root", &root, "-o", "json"];
     args.extend_from_slice(extra);
     let o = kubecert(&args);
-    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    // A refusal prints no JSON (the message is on stderr).
+    let v = if o.stdout.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o))) };
     (o, v)
 }
 
@@ -230,4 +231,26 @@ fn a_component_that_does_not_come_back_rolls_the_renewal_back() {
     assert_eq!(files(&f.tree.join("etc/kubernetes")), etc_before);
     assert!(all_ready(&node));
     assert!(text(&o).is_empty() || !String::from_utf8_lossy(&o.stdout).contains("PRIVATE KEY"));
+}
+
+#[test]
+fn restart_refuses_before_writing_when_a_mirror_pod_cannot_be_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = kubeadm_tree(dir.path(), "t");
+    // A manifest that is a symlink (out of the root) is never moved: reported, not followed.
+    let m = t.join("etc/kubernetes/manifests/kube-scheduler.yaml");
+    std::fs::rename(&m, dir.path().join("outside.yaml")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outside.yaml"), &m).unwrap();
+    let before = files(&t);
+    // No kubelet runs these manifests: no mirror pods, so a restart could not be judged.
+    let (o, v) = kubecert_restart(&t, "no-such-node", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no mirror pod kube-system/kube-apiserver-no-such-node"), "{}", text(&o));
+    assert_eq!(files(&t), before, "a refused restart changed files");
+    assert!(v.is_null() || v.get("applied").is_none());
+    let (o, v) = kubecert_restart(&t, "no-such-node", &["--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let skipped = v["restarts"]["skipped"].to_string();
+    assert!(skipped.contains("kube-scheduler") && skipped.contains("symlink"), "{v:#}");
+    assert_eq!(std::fs::read_link(&m).unwrap(), dir.path().join("outside.yaml"));
 }

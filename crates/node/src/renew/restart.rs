@@ -167,7 +167,13 @@ fn plan(root: &NodeRoot, components: &[Component], node: &str) -> (Vec<PlannedRe
     let mut skipped = Vec::new();
     for c in order {
         let manifest = format!("{STATIC_POD_PATH}/{}.yaml", c.name());
+        // The last component is looked at, not followed (a link out of the root reads as absent).
+        let is_link = root.confine(&manifest).ok().and_then(|h| std::fs::symlink_metadata(h).ok()).is_some_and(|m| m.file_type().is_symlink());
         let text = match root.read(&manifest) {
+            _ if is_link => {
+                skipped.push(NotRestarted { component: c, reason: format!("{manifest} is a symlink; kubecert moves only regular files") });
+                continue;
+            }
             Ok(f) if f.is_symlink => {
                 skipped.push(NotRestarted { component: c, reason: format!("{manifest} is a symlink; kubecert moves only regular files") });
                 continue;
