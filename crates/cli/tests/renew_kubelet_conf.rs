@@ -48,15 +48,7 @@ fn kubelet_conf_is_pointed_at_a_valid_rotating_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let t = kubeadm_tree(dir.path(), "t");
     let root = t.display().to_string();
-    let pki = t.join("var/lib/kubelet/pki");
-    std::fs::create_dir_all(&pki).unwrap();
-    // What the kubelet's rotation would hold: cert + key in one PEM, system:node:cp1 in system:nodes, by the cluster CA.
-    let (key, crt) = (dir.path().join("k.key"), dir.path().join("k.crt"));
-    let ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
-    openssl_sign(&t.join("etc/kubernetes/pki/ca"), &key, "/O=system:nodes/CN=system:node:cp1", ext, &openssl_date(-1), &openssl_date(300), &crt);
-    let mut pem = std::fs::read(&crt).unwrap();
-    pem.extend(std::fs::read(&key).unwrap());
-    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
+    write_rotating_client(&t, dir.path(), "system:node:cp1");
     // The dry run says it would point kubelet.conf at it.
     let o = kubecert(&["renew", "kubelet.conf", "--force", "--dry-run", "--root", &root]);
     assert!(text(&o).contains("rotating certificate"), "{}", text(&o));
@@ -80,14 +72,7 @@ fn kubelet_conf_is_pointed_at_a_valid_rotating_certificate() {
 fn a_rotating_certificate_of_another_node_is_not_used() {
     let dir = tempfile::tempdir().unwrap();
     let t = kubeadm_tree(dir.path(), "t");
-    let pki = t.join("var/lib/kubelet/pki");
-    std::fs::create_dir_all(&pki).unwrap();
-    let (key, crt) = (dir.path().join("k.key"), dir.path().join("k.crt"));
-    let ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
-    openssl_sign(&t.join("etc/kubernetes/pki/ca"), &key, "/O=system:nodes/CN=system:node:other", ext, &openssl_date(-1), &openssl_date(300), &crt);
-    let mut pem = std::fs::read(&crt).unwrap();
-    pem.extend(std::fs::read(&key).unwrap());
-    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
+    write_rotating_client(&t, dir.path(), "system:node:other");
     let o = kubecert(&["renew", "kubelet.conf", "--force", "--root", &t.display().to_string()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(user(&t).client_certificate_data.is_some(), "pointed at another node's certificate");

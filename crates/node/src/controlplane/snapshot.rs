@@ -151,10 +151,7 @@ fn names(root: &NodeRoot) -> NodeNames {
         n.etcd_peer_hosts = flag(&m, "listen-peer-urls").map(|u| url_hosts(&u)).unwrap_or_default();
         n.sources.push(format!("{MANIFESTS}/etcd.yaml"));
     }
-    n.hostname = root.read("/etc/hostname").ok().and_then(|f| {
-        let h = String::from_utf8_lossy(&f.bytes).lines().next().unwrap_or("").trim().to_lowercase();
-        (!h.is_empty()).then_some(h)
-    });
+    n.hostname = super::hostname(root);
     n
 }
 

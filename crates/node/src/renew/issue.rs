@@ -87,6 +87,14 @@ fn add_steps(plan: &mut InstallPlan, due: &Due, cert: &Certificate, key: &Privat
 /// kubeadm's kubeConfigReadWriter.Write: the current context's cluster gets the CA, its user the
 /// new certificate and key; everything else is kept.
 fn rewrite_kubeconfig(k: &Kubeconfig, cert: &Certificate, key: &PrivateKey, ca: &Certificate) -> Result<Vec<u8>, String> {
+    edit_current(k, ca, |user| {
+        user.client_certificate_data = Some(base64_pem(&cert.to_pem()));
+        user.client_key_data = Some(Secret::new(base64_pem(&key.to_pem_like_kubeadm())));
+    })
+}
+
+/// The kubeconfig with its current cluster's CA data set to `ca` and its current user changed by `f`.
+fn edit_current(k: &Kubeconfig, ca: &Certificate, f: impl FnOnce(&mut kubecert_config::User)) -> Result<Vec<u8>, String> {
     let mut k = k.clone();
     let (cluster_name, user_name) = {
         let r = k.resolve(None).map_err(|e| e.to_string())?;
@@ -95,27 +103,19 @@ fn rewrite_kubeconfig(k: &Kubeconfig, cert: &Certificate, key: &PrivateKey, ca: 
     let cluster = k.clusters.iter_mut().find(|c| c.name == cluster_name).ok_or("the current cluster vanished")?;
     cluster.cluster.certificate_authority_data = Some(base64_pem(&ca.to_pem()));
     let user = k.users.iter_mut().find(|u| u.name == user_name).ok_or("the current user vanished")?;
-    user.user.client_certificate_data = Some(base64_pem(&cert.to_pem()));
-    user.user.client_key_data = Some(Secret::new(base64_pem(&key.to_pem_like_kubeadm())));
+    f(&mut user.user);
     k.to_yaml().map(String::into_bytes).map_err(|e| e.to_string())
 }
 
 /// kubeadm's kubelet-finalize: the current user's certificate and key become the kubelet's
 /// rotating PEM (the kubelet renews it from then on); the CA data is refreshed.
 fn point_at_rotating(k: &Kubeconfig, ca: &Certificate) -> Result<Vec<u8>, String> {
-    let mut k = k.clone();
-    let (cluster_name, user_name) = {
-        let r = k.resolve(None).map_err(|e| e.to_string())?;
-        (r.cluster_name.to_string(), r.user_name.to_string())
-    };
-    let cluster = k.clusters.iter_mut().find(|c| c.name == cluster_name).ok_or("the current cluster vanished")?;
-    cluster.cluster.certificate_authority_data = Some(base64_pem(&ca.to_pem()));
-    let user = k.users.iter_mut().find(|u| u.name == user_name).ok_or("the current user vanished")?;
-    user.user.client_certificate_data = None;
-    user.user.client_key_data = None;
-    user.user.client_certificate = Some(catalog::KUBELET_CLIENT_CURRENT.into());
-    user.user.client_key = Some(catalog::KUBELET_CLIENT_CURRENT.into());
-    k.to_yaml().map(String::into_bytes).map_err(|e| e.to_string())
+    edit_current(k, ca, |user| {
+        user.client_certificate_data = None;
+        user.client_key_data = None;
+        user.client_certificate = Some(catalog::KUBELET_CLIENT_CURRENT.into());
+        user.client_key = Some(catalog::KUBELET_CLIENT_CURRENT.into());
+    })
 }
 
 /// After the switch: each renewed certificate is on disk with a key that matches it.

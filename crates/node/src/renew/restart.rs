@@ -386,11 +386,7 @@ pub fn node_name(root: &NodeRoot) -> Option<String> {
     let from_conf = crate::controlplane::load_embedded_kubeconfig(root, "/etc/kubernetes/kubelet.conf")
         .ok()
         .and_then(|k| k.cert.info().common_names.iter().find_map(|cn| cn.strip_prefix("system:node:").map(String::from)));
-    from_conf.or_else(|| {
-        let f = root.read("/etc/hostname").ok()?;
-        let h = String::from_utf8_lossy(&f.bytes).lines().next().unwrap_or("").trim().to_lowercase();
-        (!h.is_empty()).then_some(h)
-    })
+    from_conf.or_else(|| crate::controlplane::hostname(root))
 }
 
 #[cfg(test)]
