@@ -18,6 +18,9 @@ func main() {
 		os.Exit(2)
 	}
 	rt := fake.NewFakeRemoteRuntime()
+	// The upstream fake reports pulled images with size 0, which the kubelet refuses ("Id or size
+	// of image is not set"): no pod's containers could start. Static pods (renew --restart) need them.
+	rt.ImageService.SetFakeImageSize(1 << 20)
 	if err := rt.Start(os.Args[1]); err != nil {
 		fmt.Fprintln(os.Stderr, "fakecri:", err)
 		os.Exit(1)

@@ -188,7 +188,7 @@ fn bad_names_and_non_control_plane_roots_are_clear_errors() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("is not a control-plane node"), "{}", text(&o));
     let t = kubeadm_tree(dir.path(), "tree");
-    let o = kubecert(&["renew", "kubelet.conf", "--root", &t.display().to_string()]);
+    let o = kubecert(&["renew", "kubelet-client", "--root", &t.display().to_string()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("one of: all, admin.conf"), "{}", text(&o));
     let o = kubecert(&["renew", "--within", "99999999999999999d", "--root", &t.display().to_string()]);

@@ -9,22 +9,8 @@ mod controlplane_support;
 
 use controlplane_support::*;
 use kubecert_testbed_harness::controlplane::{free_ports, kubeadm_control_plane_local, Component, RunningControlPlane};
-use std::path::Path;
 
-/// The serial of a certificate file.
-fn file_serial(p: &Path) -> String {
-    let (ok, out) = sh("openssl", &["x509", "-in", &p.display().to_string(), "-noout", "-serial"]);
-    assert!(ok, "{out}");
-    out.trim().to_string()
-}
 
-/// The serial of the certificate served on 127.0.0.1:port (client certificate optional).
-fn served_serial(port: u16, client: Option<(&Path, &Path)>) -> String {
-    let auth = client.map(|(c, k)| format!("-cert '{}' -key '{}'", c.display(), k.display())).unwrap_or_default();
-    let (ok, out) = sh("sh", &["-c", &format!("openssl s_client -connect 127.0.0.1:{port} {auth} </dev/null 2>/dev/null | openssl x509 -noout -serial")]);
-    assert!(ok, "s_client on {port}: {out}");
-    out.trim().to_string()
-}
 
 #[test]
 fn renewed_files_are_used_by_real_etcd_apiserver_and_controller_manager() {

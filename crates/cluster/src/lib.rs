@@ -30,6 +30,7 @@ mod micro_time;
 pub mod rbac;
 pub mod scan;
 pub mod serving_status;
+pub mod static_pods;
 pub mod token;
 
 pub use error::ApiError;

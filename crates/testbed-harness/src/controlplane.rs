@@ -83,7 +83,10 @@ pub struct RunningControlPlane {
     peer_port: u16,
     /// The API server's port.
     pub api_port: u16,
-    kcm_port: u16,
+    /// The controller-manager's secure port.
+    pub kcm_port: u16,
+    /// etcd's metrics listener (plain HTTP: /livez, /readyz, as kubeadm's probes use it).
+    pub etcd_metrics_port: u16,
     children: Vec<(Component, std::process::Child)>,
 }
 
@@ -91,7 +94,7 @@ impl RunningControlPlane {
     /// Starts all three from `root` (made by [`kubeadm_control_plane_local`] with `api_port`),
     /// waits until the API server answers `/readyz` through admin.conf's credentials.
     pub fn start(bin: &Path, root: &Path, api_port: u16, logs: &Path) -> RunningControlPlane {
-        let p = free_ports(3);
+        let p = free_ports(4);
         let mut cp = RunningControlPlane {
             bin: bin.to_path_buf(),
             root: root.to_path_buf(),
@@ -100,6 +103,7 @@ impl RunningControlPlane {
             peer_port: p[1],
             api_port,
             kcm_port: p[2],
+            etcd_metrics_port: p[3],
             children: Vec::new(),
         };
         std::fs::create_dir_all(logs).expect("logs dir");
@@ -129,6 +133,7 @@ impl RunningControlPlane {
                     format!("--key-file={}", self.pki("etcd/server.key")),
                     format!("--trusted-ca-file={}", self.pki("etcd/ca.crt")),
                     "--client-cert-auth=true".into(),
+                    format!("--listen-metrics-urls=http://127.0.0.1:{}", self.etcd_metrics_port),
                     "--unsafe-no-fsync".into(),
                 ],
             ),
@@ -207,6 +212,53 @@ impl RunningControlPlane {
             let _ = child.wait();
         }
         self.spawn(c);
+    }
+
+    /// Stops one component (SIGKILL) without starting it again: a crashed static pod's process.
+    pub fn stop(&mut self, c: Component) {
+        if let Some(i) = self.children.iter().position(|(x, _)| *x == c) {
+            let (_, mut child) = self.children.remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped component from the tree's files.
+    pub fn start_component(&mut self, c: Component) {
+        self.stop(c);
+        self.spawn(c);
+    }
+
+    /// Rewrites the tree's static pod manifests so that a real kubelet running them (on the fake
+    /// CRI, which runs no process) probes the processes this harness runs: the API server's probes
+    /// on 127.0.0.1 instead of the advertise address, etcd's client and metrics ports, the
+    /// controller-manager's port; hostPath volumes lose their `*OrCreate` types (a kubelet would
+    /// otherwise make /var/lib/etcd and friends on the host). kube-scheduler.yaml is removed: the
+    /// harness runs no scheduler.
+    pub fn manifests_for_kubelet(&self) {
+        let dir = self.root.join("etc/kubernetes/manifests");
+        let edit = |file: &str, pairs: &[(String, String)]| {
+            let p = dir.join(file);
+            let mut s = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            for (from, to) in pairs {
+                assert!(s.contains(from.as_str()), "{file} lacks {from:?}");
+                s = s.replace(from.as_str(), to);
+            }
+            s = s.replace("type: DirectoryOrCreate", "type: \"\"").replace("type: FileOrCreate", "type: \"\"");
+            std::fs::write(&p, s).expect("write manifest");
+        };
+        let pair = |a: &str, b: String| (a.to_string(), b);
+        edit("kube-apiserver.yaml", &[pair(&format!("host: {ADVERTISE}"), "host: 127.0.0.1".into())]);
+        edit(
+            "etcd.yaml",
+            &[
+                pair("https://127.0.0.1:2379", format!("https://127.0.0.1:{}", self.etcd_port)),
+                pair("http://127.0.0.1:2381", format!("http://127.0.0.1:{}", self.etcd_metrics_port)),
+                pair("containerPort: 2381", format!("containerPort: {}", self.etcd_metrics_port)),
+            ],
+        );
+        edit("kube-controller-manager.yaml", &[pair("containerPort: 10257", format!("containerPort: {}", self.kcm_port))]);
+        let _ = std::fs::remove_file(dir.join("kube-scheduler.yaml"));
     }
 
     /// `kubectl --kubeconfig <tree>/etc/kubernetes/<conf> ARGS`: (success, stdout+stderr).

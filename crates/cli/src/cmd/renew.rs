@@ -7,13 +7,15 @@ use super::node_args::{parse_duration, NodeArgs};
 use crate::global::Global;
 use crate::render;
 use kubecert_node::install;
-use kubecert_node::renew::{self, RenewError, RenewOptions, RenewOutcome, RenewRequest};
+use kubecert_cluster::client::ClientOptions;
+use kubecert_cluster::static_pods::StaticPodApi;
+use kubecert_node::renew::{self, RenewError, RenewOptions, RenewOutcome, RenewRequest, RestartOptions, RestartReport};
 use std::process::ExitCode;
 
 /// Renew a kubeadm control plane's certificates and kubeconfigs (kubeadm's shapes), only those due.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `all` (the default), or names as `kubeadm certs renew` takes them: apiserver, admin.conf, etcd-server, ...
+    /// `all` (the default), or names as `kubeadm certs renew` takes them: apiserver, admin.conf, etcd-server, ...; and `kubelet.conf` (only by name, as kubeadm's `all` leaves it alone): pointed at the kubelet's rotating certificate when that is valid for this node, else re-issued
     #[arg(value_name = "all|NAME")]
     names: Vec<String>,
     /// Renew only what expires within this window (30d, 12h, 1y).
@@ -31,6 +33,12 @@ pub struct Args {
     /// Show what would be renewed and every file change; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Then restart the static pods that load the renewed files (manifest moved out until the kubelet removed the pod, moved back, new pod waited for; etcd last); if one does not come back healthy, roll the renewal back and restart it on the old files. Needs the API (--kubeconfig, else the node's /etc/kubernetes/admin.conf); mirror pods are <component>-<node name> (--node-name, else kubelet.conf's system:node:NAME, else /etc/hostname).
+    #[arg(long)]
+    restart: bool,
+    /// How long each wait of --restart may take (the kubelet removing the pod; the new pod healthy).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, requires = "restart")]
+    restart_timeout: time::Duration,
     /// Where backups of replaced files go (a node path).
     #[arg(long, value_name = "PATH", default_value = install::DEFAULT_BACKUP_ROOT)]
     backup_dir: String,
@@ -56,7 +64,20 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         now: time::OffsetDateTime::now_utc(),
     };
     let opts = RenewOptions { dry_run: args.dry_run, backup_root: args.backup_dir.clone() };
-    let out = match renew::renew(&root, &req, &opts) {
+    let result = if args.restart {
+        let node_name = match args.node.node_name.clone().or_else(|| renew::node_name(&root)) {
+            Some(n) => n,
+            None => anyhow::bail!("--restart: cannot tell the node's name (no kubelet.conf client certificate, no /etc/hostname); pass --node-name"),
+        };
+        let timeout = std::time::Duration::try_from(args.restart_timeout).map_err(|_| anyhow::anyhow!("--restart-timeout must be positive"))?;
+        let ro = RestartOptions { node_name, timeout, poll: std::time::Duration::from_millis(500) };
+        let kubeconfig = global.kubeconfig.clone().unwrap_or_else(|| root.host_path("/etc/kubernetes/admin.conf"));
+        let api = StaticPodApi::connect(&ClientOptions { kubeconfig: Some(kubeconfig), context: global.context.clone() })?;
+        renew::renew_and_restart(&root, &req, &opts, &ro, &api)
+    } else {
+        renew::renew(&root, &req, &opts)
+    };
+    let out = match result {
         Ok(o) => o,
         Err(e @ (RenewError::Refused { .. } | RenewError::NotControlPlane { .. })) => return refuse(e.to_string()),
         Err(RenewError::UnknownName { name, known }) => anyhow::bail!("{name:?} is not a certificate kubeadm renews; one of: all, {known}"),
@@ -66,8 +87,9 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     if !render::structured(global.output, &out)? {
         print_text(&out, &args);
     }
-    // A certificate that needed renewing and could not be read is not a success.
-    Ok(if out.skipped.iter().any(|s| s.problem) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    // A certificate that needed renewing and could not be read, or a restart that failed, is not a success.
+    let failed = out.restarts.as_ref().is_some_and(|r| r.failure.is_some());
+    Ok(if failed || out.skipped.iter().any(|s| s.problem) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn print_text(o: &RenewOutcome, args: &Args) {
@@ -93,16 +115,61 @@ fn print_text(o: &RenewOutcome, args: &Args) {
             println!("  {}", ch.line(!o.dry_run));
         }
     }
+    if o.renewed.iter().any(|r| r.name == "kubelet.conf") {
+        println!("the kubelet reads kubelet.conf at start: {} the kubelet (systemctl restart kubelet)", if o.dry_run { "then restart" } else { "now restart" });
+    }
     if let Some(b) = &o.applied {
         println!("backup {} in {} (undo with `kubecert rollback --to {}`)", b.backup_id, b.backup_dir, b.backup_id);
     }
-    if !o.restart.is_empty() {
+    if let Some(r) = &o.restarts {
+        print_restarts(r, o.dry_run);
+    } else if !o.restart.is_empty() {
         let names: Vec<&str> = o.restart.iter().map(|c| c.name()).collect();
         println!(
             "{} {} must restart to load the new files (static pods: move each manifest out of /etc/kubernetes/manifests until its pod is gone, then back)",
             if o.dry_run { "then" } else { "now" },
             names.join(", ")
         );
+    }
+}
+
+fn print_restarts(r: &RestartReport, dry_run: bool) {
+    if dry_run {
+        println!("then restart, one at a time (node {}):", r.node_name);
+        for p in &r.plan {
+            let cert = match (&p.endpoint, &p.serving_cert) {
+                (Some(e), Some(c)) => format!(", {e} serving {c}"),
+                _ => String::new(),
+            };
+            println!("  {:<24} move {} to {}, wait until the kubelet removed the pod, move it back, wait for mirror pod kube-system/{} re-created and Ready{cert}", p.component.name(), p.manifest, p.aside, p.mirror_pod);
+        }
+    }
+    for s in &r.skipped {
+        println!("  not restarted {:<24} {}", s.component.name(), s.reason);
+    }
+    for d in &r.restarted {
+        let uid = |m: Option<&renew::MirrorPod>| m.map(|m| m.uid.clone()).unwrap_or_else(|| "-".into());
+        println!("restarted {:<24} ({}: {:.1}s; healthy {:.1}s later) uid {} -> {}", d.component.name(), d.removal, d.removed_ms as f64 / 1000.0, d.healthy_ms as f64 / 1000.0, uid(d.before.as_ref()), d.after.uid);
+        for c in &d.checks {
+            println!("  {c}");
+        }
+    }
+    if let Some(f) = &r.failure {
+        println!("FAILED: {} did not come back healthy: {}", f.component.name(), f.reason);
+        match (&f.rolled_back_by, &f.rollback_error) {
+            (Some(id), _) => println!("the renewal was rolled back (backup {id}): the old files are back"),
+            (None, Some(e)) => println!("the rollback FAILED: {e}; run `kubecert rollback`"),
+            _ => {}
+        }
+        match (&f.restarted_on_old_files, &f.old_files_error) {
+            (Some(d), _) => println!("{} restarted again on the old files and healthy (mirror pod uid {})", d.component.name(), d.after.uid),
+            (None, Some(e)) => println!("restarting {} on the old files failed too: {e}", f.component.name()),
+            _ => {}
+        }
+        if !f.already_restarted.is_empty() {
+            let names: Vec<&str> = f.already_restarted.iter().map(|c| c.name()).collect();
+            println!("{} restarted before the failure and keep the new certificates in memory until their next restart", names.join(", "));
+        }
     }
 }
 

@@ -164,3 +164,31 @@ pub fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn node_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     files(root).into_iter().filter(|(p, _)| !p.starts_with("var/lib/kubecert")).collect()
 }
+
+/// The serial of a certificate file (openssl).
+pub fn file_serial(p: &Path) -> String {
+    let (ok, out) = sh("openssl", &["x509", "-in", &p.display().to_string(), "-noout", "-serial"]);
+    assert!(ok, "{out}");
+    out.trim().to_string()
+}
+
+/// The serial of the certificate served on 127.0.0.1:port (client certificate optional), by openssl s_client.
+pub fn served_serial(port: u16, client: Option<(&Path, &Path)>) -> String {
+    let auth = client.map(|(c, k)| format!("-cert '{}' -key '{}'", c.display(), k.display())).unwrap_or_default();
+    let (ok, out) = sh("sh", &["-c", &format!("openssl s_client -connect 127.0.0.1:{port} {auth} </dev/null 2>/dev/null | openssl x509 -noout -serial")]);
+    assert!(ok, "s_client on {port}: {out}");
+    out.trim().to_string()
+}
+
+/// What the kubelet's rotation would hold for `cn` (cert + key in one PEM, in system:nodes, by the
+/// tree's cluster CA, valid for 300 days), written to the tree's kubelet-client-current.pem.
+pub fn write_rotating_client(root: &Path, work: &Path, cn: &str) {
+    let pki = root.join("var/lib/kubelet/pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let (key, crt) = (work.join("k.key"), work.join("k.crt"));
+    let ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
+    openssl_sign(&root.join("etc/kubernetes/pki/ca"), &key, &format!("/O=system:nodes/CN={cn}"), ext, &openssl_date(-1), &openssl_date(300), &crt);
+    let mut pem = std::fs::read(&crt).unwrap();
+    pem.extend(std::fs::read(&key).unwrap());
+    std::fs::write(pki.join("kubelet-client-current.pem"), pem).unwrap();
+}

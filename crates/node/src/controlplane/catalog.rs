@@ -88,6 +88,14 @@ pub const CATALOG: &[Entry] = &[
     Entry { name: "super-admin.conf", location: Location::Kubeconfig("/etc/kubernetes/super-admin.conf"), ca: "ca", control_plane: false, renewable: true, used_by: &[] },
 ];
 
+/// kubelet.conf: renewed only when named. kubeadm's renewal leaves it alone (after `init` it points
+/// at the kubelet's rotating certificate), but on the first control-plane node of older clusters it
+/// still embeds the one-year certificate `init` made (kubeadm#2054).
+pub const KUBELET_CONF: Entry = Entry { name: "kubelet.conf", location: Location::Kubeconfig("/etc/kubernetes/kubelet.conf"), ca: "ca", control_plane: false, renewable: false, used_by: &[] };
+
+/// The kubelet's rotating client certificate and key (kubeadm's KubeletDir/pki, as `kubelet-finalize` uses it).
+pub const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+
 /// The CA's certificate path by catalog name.
 pub fn ca_path(name: &str) -> Option<&'static str> {
     CAS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
@@ -103,5 +111,5 @@ pub fn key_path(cert_path: &str) -> String {
 
 /// The entry named `name`.
 pub fn entry(name: &str) -> Option<&'static Entry> {
-    CATALOG.iter().find(|e| e.name == name)
+    CATALOG.iter().find(|e| e.name == name).or((name == KUBELET_CONF.name).then_some(&KUBELET_CONF))
 }

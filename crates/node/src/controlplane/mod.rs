@@ -106,6 +106,13 @@ fn decode_cert(b64: &str) -> Result<Certificate, String> {
     Ok(certs.remove(0))
 }
 
+/// The node's hostname (`/etc/hostname`'s first line), lowercased.
+pub fn hostname(root: &NodeRoot) -> Option<String> {
+    let f = root.read("/etc/hostname").ok()?;
+    let h = String::from_utf8_lossy(&f.bytes).lines().next().unwrap_or("").trim().to_lowercase();
+    (!h.is_empty()).then_some(h)
+}
+
 /// Base64 of a PEM, as kubeconfigs embed it.
 pub fn base64_pem(pem: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())

@@ -115,7 +115,7 @@ pub fn take(root: &NodeRoot) -> Option<ControlPlane> {
 }
 
 /// The flags' values in a static pod manifest (`- --flag=value` lines of its command).
-fn flag(manifest: &str, name: &str) -> Option<String> {
+pub(crate) fn flag(manifest: &str, name: &str) -> Option<String> {
     let prefix = format!("--{name}=");
     manifest.lines().find_map(|l| {
         let l = l.trim().trim_start_matches('-').trim().trim_matches(|c| c == '"' || c == '\'');
@@ -151,10 +151,7 @@ fn names(root: &NodeRoot) -> NodeNames {
         n.etcd_peer_hosts = flag(&m, "listen-peer-urls").map(|u| url_hosts(&u)).unwrap_or_default();
         n.sources.push(format!("{MANIFESTS}/etcd.yaml"));
     }
-    n.hostname = root.read("/etc/hostname").ok().and_then(|f| {
-        let h = String::from_utf8_lossy(&f.bytes).lines().next().unwrap_or("").trim().to_lowercase();
-        (!h.is_empty()).then_some(h)
-    });
+    n.hostname = super::hostname(root);
     n
 }
 

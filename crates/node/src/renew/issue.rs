@@ -32,6 +32,20 @@ pub(super) fn issue_all(sel: &Selection, req: &RenewRequest) -> Result<Issued, R
         let pki = |source| RenewError::Pki { name: name.to_string(), source };
         let ca = &sel.cas[due.entry.ca];
         let old = due.old.cert();
+        if let (Some(rc), Old::Kubeconfig(k)) = (&due.rotating, &due.old) {
+            let bytes = point_at_rotating(&k.kubeconfig, ca.certificate()).map_err(|detail| RenewError::Kubeconfig { path: due.entry.location.path().into(), detail })?;
+            out.plan.steps.push(Step::Write { node_path: due.entry.location.path().into(), contents: Contents::secret(bytes), mode: 0o600 });
+            out.renewed.push(Renewed {
+                name: name.into(),
+                path: due.entry.location.path().into(),
+                ca_name: due.entry.ca.into(),
+                old_expiration: old.info().not_after,
+                new_expiration: rc.info().not_after,
+                clamped_to_ca: false,
+                key_type: format!("the kubelet's rotating certificate ({})", catalog::KUBELET_CLIENT_CURRENT),
+            });
+            continue;
+        }
         // kubeadm makes a new key of the cluster's EncryptionAlgorithm; offline, the old key's type is that.
         let key_type = kubecert_pki::key_type_of(old).ok_or_else(|| {
             pki(kubecert_pki::PkiError::UnsupportedKey(format!("{} key of {name}", old.info().key)))
@@ -73,6 +87,14 @@ fn add_steps(plan: &mut InstallPlan, due: &Due, cert: &Certificate, key: &Privat
 /// kubeadm's kubeConfigReadWriter.Write: the current context's cluster gets the CA, its user the
 /// new certificate and key; everything else is kept.
 fn rewrite_kubeconfig(k: &Kubeconfig, cert: &Certificate, key: &PrivateKey, ca: &Certificate) -> Result<Vec<u8>, String> {
+    edit_current(k, ca, |user| {
+        user.client_certificate_data = Some(base64_pem(&cert.to_pem()));
+        user.client_key_data = Some(Secret::new(base64_pem(&key.to_pem_like_kubeadm())));
+    })
+}
+
+/// The kubeconfig with its current cluster's CA data set to `ca` and its current user changed by `f`.
+fn edit_current(k: &Kubeconfig, ca: &Certificate, f: impl FnOnce(&mut kubecert_config::User)) -> Result<Vec<u8>, String> {
     let mut k = k.clone();
     let (cluster_name, user_name) = {
         let r = k.resolve(None).map_err(|e| e.to_string())?;
@@ -81,9 +103,19 @@ fn rewrite_kubeconfig(k: &Kubeconfig, cert: &Certificate, key: &PrivateKey, ca: 
     let cluster = k.clusters.iter_mut().find(|c| c.name == cluster_name).ok_or("the current cluster vanished")?;
     cluster.cluster.certificate_authority_data = Some(base64_pem(&ca.to_pem()));
     let user = k.users.iter_mut().find(|u| u.name == user_name).ok_or("the current user vanished")?;
-    user.user.client_certificate_data = Some(base64_pem(&cert.to_pem()));
-    user.user.client_key_data = Some(Secret::new(base64_pem(&key.to_pem_like_kubeadm())));
+    f(&mut user.user);
     k.to_yaml().map(String::into_bytes).map_err(|e| e.to_string())
+}
+
+/// kubeadm's kubelet-finalize: the current user's certificate and key become the kubelet's
+/// rotating PEM (the kubelet renews it from then on); the CA data is refreshed.
+fn point_at_rotating(k: &Kubeconfig, ca: &Certificate) -> Result<Vec<u8>, String> {
+    edit_current(k, ca, |user| {
+        user.client_certificate_data = None;
+        user.client_key_data = None;
+        user.client_certificate = Some(catalog::KUBELET_CLIENT_CURRENT.into());
+        user.client_key = Some(catalog::KUBELET_CLIENT_CURRENT.into());
+    })
 }
 
 /// After the switch: each renewed certificate is on disk with a key that matches it.

@@ -6,9 +6,11 @@
 
 mod error;
 mod issue;
+mod restart;
 mod select;
 
 pub use error::RenewError;
+pub use restart::{node_name, renew_and_restart, MirrorPod, NotRestarted, PlannedRestart, RestartFailure, RestartOptions, RestartReport, Restarted, Served, StaticPodHost, ASIDE_DIR, MOVE_BACKUPS, STATIC_POD_PATH};
 
 use crate::controlplane::catalog::Component;
 use crate::install::{self, Applied, ApplyOptions, PlannedChange};
@@ -96,10 +98,24 @@ pub struct RenewOutcome {
     pub applied: Option<Applied>,
     /// Components that must restart to load the new files.
     pub restart: Vec<Component>,
+    /// With `--restart`: the static pods restarted (or, for a dry run, the plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<RestartReport>,
 }
 
 /// Renews what `req` selects on the node under `root` (or, with `dry_run`, says what it would do).
 pub fn renew(root: &NodeRoot, req: &RenewRequest, opts: &RenewOptions) -> Result<RenewOutcome, RenewError> {
+    finish(root, prepare(root, req)?, opts)
+}
+
+/// A renewal issued in memory, not yet written.
+struct Prepared {
+    skipped: Vec<Skipped>,
+    issued: issue::Issued,
+    restart: Vec<Component>,
+}
+
+fn prepare(root: &NodeRoot, req: &RenewRequest) -> Result<Prepared, RenewError> {
     if !crate::controlplane::is_control_plane(root) {
         return Err(RenewError::NotControlPlane { root: root.dir().display().to_string() });
     }
@@ -108,13 +124,18 @@ pub fn renew(root: &NodeRoot, req: &RenewRequest, opts: &RenewOptions) -> Result
     let mut restart: Vec<Component> = issued.renewed.iter().flat_map(|r| select::entry_of(&r.name).used_by.iter().copied()).collect();
     restart.sort();
     restart.dedup();
+    Ok(Prepared { skipped: selection.skipped, issued, restart })
+}
+
+fn finish(root: &NodeRoot, p: Prepared, opts: &RenewOptions) -> Result<RenewOutcome, RenewError> {
+    let Prepared { skipped, issued, restart } = p;
     let plan = issued.plan.describe(root);
     if opts.dry_run || issued.plan.steps.is_empty() {
-        return Ok(RenewOutcome { dry_run: opts.dry_run, renewed: issued.renewed, skipped: selection.skipped, plan, applied: None, restart });
+        return Ok(RenewOutcome { dry_run: opts.dry_run, renewed: issued.renewed, skipped, plan, applied: None, restart, restarts: None });
     }
     let verify = |r: &NodeRoot| issue::verify(r, &issued.expect);
     let applied = install::apply(root, &issued.plan, &ApplyOptions { backup_root: opts.backup_root.clone(), verify: Some(&verify), rollback_of: None })?;
-    Ok(RenewOutcome { dry_run: false, renewed: issued.renewed, skipped: selection.skipped, plan, applied: Some(applied), restart })
+    Ok(RenewOutcome { dry_run: false, renewed: issued.renewed, skipped, plan, applied: Some(applied), restart, restarts: None })
 }
 
 /// The names `renew` accepts (besides `all`), in catalog order.

@@ -34,6 +34,8 @@ pub(super) struct Due {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub clamped: bool,
+    /// kubelet.conf only: the kubelet's rotating certificate, valid for this node, to point at instead of issuing.
+    pub rotating: Option<Box<Certificate>>,
 }
 
 /// The selection: what is due, what is skipped, and the CAs that sign.
@@ -54,6 +56,10 @@ fn requested(names: &[String]) -> Result<Vec<&'static Entry>, RenewError> {
     }
     let mut out: Vec<&'static Entry> = Vec::new();
     for n in names {
+        if n == catalog::KUBELET_CONF.name {
+            out.push(&catalog::KUBELET_CONF);
+            continue;
+        }
         let e = renewable.iter().find(|e| e.name == n).ok_or_else(|| RenewError::UnknownName {
             name: n.clone(),
             known: super::renewable_names().join(", "),
@@ -78,6 +84,10 @@ pub(super) fn select(root: &NodeRoot, req: &RenewRequest) -> Result<Selection, R
     for entry in requested(&req.names)? {
         let path = entry.location.path();
         let skip = |reason: String| Skipped { name: entry.name.into(), path: path.into(), reason, problem: false };
+        if entry.name == catalog::KUBELET_CONF.name && kubeconfig_points_at_file(root, path) {
+            sel.skipped.push(skip(format!("{path} does not embed its client certificate: it points at a file (the kubelet rotates it); nothing to renew")));
+            continue;
+        }
         let old = match entry.location {
             Location::File(p) => load_cert(root, p).map(|c| Old::File(Box::new(c))),
             Location::Kubeconfig(p) => load_embedded_kubeconfig(root, p).map(|k| Old::Kubeconfig(Box::new(k))),
@@ -142,12 +152,34 @@ pub(super) fn select(root: &NodeRoot, req: &RenewRequest) -> Result<Selection, R
             ));
             continue;
         };
-        sel.due.push(Due { entry, old, not_before, not_after, clamped });
+        let rotating = if entry.name == catalog::KUBELET_CONF.name { rotating_for(root, old.cert(), ca.certificate(), req.now) } else { None };
+        sel.due.push(Due { entry, old, not_before, not_after, clamped, rotating });
     }
     if !problems.is_empty() {
         return Err(RenewError::Refused { problems });
     }
     Ok(sel)
+}
+
+/// True when the kubeconfig's current user names a client certificate file instead of embedding one.
+fn kubeconfig_points_at_file(root: &NodeRoot, path: &str) -> bool {
+    let Ok(f) = root.read(path) else { return false };
+    let Ok(k) = kubecert_config::Kubeconfig::parse(&f.bytes) else { return false };
+    k.resolve(None).is_ok_and(|r| r.user.client_certificate_data.is_none() && r.user.client_certificate.is_some())
+}
+
+/// The kubelet's rotating client certificate when kubelet.conf can point at it (kubeadm's
+/// documented fix for kubeadm#2054): valid now, for the same node (`system:node:NAME` in
+/// `system:nodes`), signed by the cluster CA, with its key beside it in the same file.
+fn rotating_for(root: &NodeRoot, old: &Certificate, ca: &Certificate, now: OffsetDateTime) -> Option<Box<Certificate>> {
+    let f = root.read(catalog::KUBELET_CLIENT_CURRENT).ok()?;
+    let bundle = kubecert_pki::load_bundle(&f.bytes).ok()?;
+    let cert = bundle.certificates.into_iter().next()?;
+    let key = bundle.key?.ok()?;
+    let (i, o) = (cert.info(), old.info());
+    let same_node = i.common_names == o.common_names && i.common_names.iter().any(|cn| cn.starts_with("system:node:")) && i.organizations.iter().any(|g| g == "system:nodes");
+    let valid = i.not_before <= now && now < i.not_after;
+    (same_node && valid && key.matches(&cert) && kubecert_pki::verify_signed_by(&cert, ca).is_ok()).then(|| Box::new(cert))
 }
 
 /// Loads a CA pair; a missing key means an external CA (kubeadm skips those).
