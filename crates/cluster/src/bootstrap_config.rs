@@ -19,10 +19,9 @@ use crate::error::{describe, ApiError, Context};
 use crate::rbac::{bootstrap_capabilities, Capability};
 use crate::token::{self, CreateError, Token, TokenInfo, TokenSpec};
 
-/// The signer of kubelet client certificates.
-pub const KUBELET_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+use crate::names::KUBELET_CLIENT_SIGNER;
 /// Where the kubelet looks for its bootstrap kubeconfig unless told otherwise (kubeadm's drop-in).
-pub const DEFAULT_PATH: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+pub use crate::names::KUBEADM_BOOTSTRAP_KUBECONFIG as DEFAULT_PATH;
 /// How long a CSR may sit in one state before the preflight calls it stuck.
 pub const STUCK_AFTER: time::Duration = time::Duration::seconds(60);
 
@@ -119,7 +118,7 @@ pub async fn preflight(client: &kube::Client, token_user: &str, groups: &[String
             continue;
         }
         let who = if c.user == token_user { format!("a bootstrap token in {}", groups.join(",")) } else { c.user.clone() };
-        let fix = if c.user != token_user || groups.iter().any(|g| g == crate::token::DEFAULT_GROUP) {
+        let fix = if c.user != token_user || groups.iter().any(|g| g == crate::names::KUBEADM_NODE_TOKEN_GROUP) {
             format!("missing: ClusterRoleBinding {} (`kubecert rbac ensure` creates it)", c.granted_by)
         } else {
             format!("kubeadm's ClusterRoleBinding {} covers only {}: bind the same role to the token's group", c.granted_by, crate::token::DEFAULT_GROUP)

@@ -33,8 +33,8 @@ impl Signer {
     /// The signer name.
     pub fn name(self) -> &'static str {
         match self {
-            Signer::KubeletClient => "kubernetes.io/kube-apiserver-client-kubelet",
-            Signer::KubeletServing => "kubernetes.io/kubelet-serving",
+            Signer::KubeletClient => crate::names::KUBELET_CLIENT_SIGNER,
+            Signer::KubeletServing => crate::names::KUBELET_SERVING_SIGNER,
         }
     }
 

@@ -134,7 +134,7 @@ pub fn csr_verdict(user: &str, source: &str, p: &Permissions) -> Result<&'static
 
 /// Will the cluster let a bootstrap token `user` bootstrap? (Its CSRs must be auto-approved.)
 pub fn bootstrap_verdict(user: &str, p: &Permissions) -> Result<(), Unavailable> {
-    if !user.starts_with(kubecert_cluster::token::USER_PREFIX) {
+    if !kubecert_cluster::names::is_bootstrap_user(user) {
         return Err(Unavailable(format!("it authenticates as {user}, not as a bootstrap token")));
     }
     if !p.can_create || !p.auto_approved {
