@@ -142,7 +142,7 @@ pub struct CsrReport {
 /// checks the permissions and describes the install only. Refusals delete the CSR unless
 /// `keep_csr`.
 pub async fn request(req: &CsrRequest, dest: CsrDestination<'_>, dry_run: bool, cluster: &ClientOptions, on: &mut dyn FnMut(Event<'_>)) -> Result<CsrReport> {
-    validate_node_name(&req.node).map_err(WorkflowError::Refused)?;
+    validate_node_name(&req.node).map_err(|e| WorkflowError::Refused(e.to_string()))?;
     let signer = req.signer;
     if signer == Signer::KubeletClient && !req.sans.is_empty() {
         return Err(WorkflowError::refused("--san is for --signer serving: the client signer refuses certificates with names"));

@@ -64,7 +64,7 @@ impl InstallReport {
 pub fn run_install(target: &Target, opts: &InstallOptions, mut ci: ClientInstall, extra: InstallPlan, expected_der: &[u8], dry_run: bool) -> Result<InstallReport> {
     ci.plan.steps.extend(extra.steps);
     let kubeconfig = ci.kubeconfig.clone();
-    let verify = |root: &NodeRoot| install::verify_client_install(root, &kubeconfig, expected_der);
+    let verify = |root: &NodeRoot| install::verify_client_install(root, &kubeconfig, expected_der).map_err(|e| e.to_string());
     apply_plan(target, opts, ci.plan, Some(ci.style), Some(ci.kubeconfig), ci.notes, &verify, dry_run)
 }
 

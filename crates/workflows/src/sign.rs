@@ -118,7 +118,7 @@ pub fn sign(req: &SignRequest, dest: Destination<'_>, dry_run: bool) -> Result<I
         (Some(n), None) => n.clone(),
         (None, None) => return Err(WorkflowError::refused("--node NAME is required (the node the certificate is for)")),
     };
-    validate_node_name(&node).map_err(WorkflowError::Refused)?;
+    validate_node_name(&node).map_err(|e| WorkflowError::Refused(e.to_string()))?;
 
     let mut notes = Vec::new();
     if let Destination::Install { target, options } = &dest
