@@ -52,23 +52,6 @@ impl Signer {
     }
 }
 
-/// Why a CSR step failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CsrError {
-    /// The API server said no, or could not be reached.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    /// The signer issued something that is not a PEM certificate.
-    #[error("CSR {name}: the issued certificate cannot be read: {detail}")]
-    BadCertificate {
-        /// The CSR.
-        name: String,
-        /// Why.
-        detail: String,
-    },
-}
-
 /// What the caller's credentials allow for this signer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Permissions {
