@@ -5,7 +5,7 @@
 use super::node_args::NodeArgs;
 use crate::global::Global;
 use crate::render;
-use kubecert_node::install::{self, InstallPlan, InstallStyle};
+use kubecert_node::install;
 use kubecert_workflows::{InstallOptions, WorkflowError};
 use std::process::ExitCode;
 
@@ -107,21 +107,6 @@ impl InstallArgs {
     pub fn options(&self) -> InstallOptions {
         InstallOptions { backup_dir: self.backup_dir.clone(), server: self.server.clone(), allow_name_mismatch: self.allow_name_mismatch }
     }
-}
-
-/// Applies any plan with `verify` (or only describes it with `dry_run`), then runs the doctor.
-#[allow(clippy::too_many_arguments)]
-pub fn apply_plan(
-    target: &Target,
-    args: &InstallArgs,
-    plan: InstallPlan,
-    style: Option<InstallStyle>,
-    kubeconfig: Option<String>,
-    notes: Vec<String>,
-    verify: install::Verify,
-    dry_run: bool,
-) -> anyhow::Result<InstallReport> {
-    Ok(kubecert_workflows::install::apply_plan(target, &args.options(), plan, style, kubeconfig, notes, verify, dry_run)?)
 }
 
 /// Prints an install report as text.
