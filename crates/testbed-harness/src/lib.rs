@@ -257,10 +257,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kubecert-harness-env-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let awkward = "/tmp/a b/it's \"q\" $HOME\\x\ttab\u{e9}";
-        let script = format!(
-            "for k in KUBECONFIG TESTBED_CA_CERT TESTBED_CA_KEY TESTBED_BIN TESTBED_DIR; do echo \"export $k=$(printf %q \"$V\")\"; done; echo export TESTBED_SERVER=https://127.0.0.1:1"
-        );
-        let out = std::process::Command::new("bash").args(["-c", &script]).env("V", awkward).output().expect("run bash");
+        let script = "for k in KUBECONFIG TESTBED_CA_CERT TESTBED_CA_KEY TESTBED_BIN TESTBED_DIR; do echo \"export $k=$(printf %q \"$V\")\"; done; echo export TESTBED_SERVER=https://127.0.0.1:1";
+        let out = std::process::Command::new("bash").args(["-c", script]).env("V", awkward).output().expect("run bash");
         assert!(out.status.success());
         let file = dir.join("env");
         std::fs::write(&file, &out.stdout).unwrap();
