@@ -29,9 +29,9 @@ use crate::error::{ApiError, Context};
 use crate::scan::nodes;
 
 /// The client signer.
-pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+pub use crate::names::KUBELET_CLIENT_SIGNER as CLIENT_SIGNER;
 /// The serving signer.
-pub const SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
+pub use crate::names::KUBELET_SERVING_SIGNER as SERVING_SIGNER;
 /// The approval condition's reason.
 pub const REASON: &str = "KubecertPolicyApprove";
 /// kubelet-csr-approver's hard cap on expirationSeconds (367 days).
@@ -200,7 +200,7 @@ pub fn decide(csr: &CertificateSigningRequest, nodes: &NodeIndex, policy: &Polic
                 reasons.push(format!("organizations {:?} are not exactly [\"{NODES_GROUP}\"]", req.organizations));
             }
             let usages = csr.spec.usages.clone().unwrap_or_default();
-            let is_bootstrap = requestor.starts_with(crate::token::USER_PREFIX) && groups.iter().any(|g| g == crate::token::ALL_BOOTSTRAPPERS_GROUP);
+            let is_bootstrap = crate::names::is_bootstrap_user(&requestor) && groups.iter().any(|g| g == crate::names::BOOTSTRAPPERS_GROUP);
             match kind {
                 Kind::Client => {
                     if !req.dns_names.is_empty() || !req.ip_addresses.is_empty() || !req.other_names.is_empty() {

@@ -19,10 +19,9 @@ use crate::error::{describe, ApiError, Context};
 use crate::rbac::{bootstrap_capabilities, Capability};
 use crate::token::{self, CreateError, Token, TokenInfo, TokenSpec};
 
-/// The signer of kubelet client certificates.
-pub const KUBELET_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+use crate::names::KUBELET_CLIENT_SIGNER;
 /// Where the kubelet looks for its bootstrap kubeconfig unless told otherwise (kubeadm's drop-in).
-pub const DEFAULT_PATH: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+pub use crate::names::KUBEADM_BOOTSTRAP_KUBECONFIG as DEFAULT_PATH;
 /// How long a CSR may sit in one state before the preflight calls it stuck.
 pub const STUCK_AFTER: time::Duration = time::Duration::seconds(60);
 
@@ -119,7 +118,7 @@ pub async fn preflight(client: &kube::Client, token_user: &str, groups: &[String
             continue;
         }
         let who = if c.user == token_user { format!("a bootstrap token in {}", groups.join(",")) } else { c.user.clone() };
-        let fix = if c.user != token_user || groups.iter().any(|g| g == crate::token::DEFAULT_GROUP) {
+        let fix = if c.user != token_user || groups.iter().any(|g| g == crate::names::KUBEADM_NODE_TOKEN_GROUP) {
             format!("missing: ClusterRoleBinding {} (`kubecert rbac ensure` creates it)", c.granted_by)
         } else {
             format!("kubeadm's ClusterRoleBinding {} covers only {}: bind the same role to the token's group", c.granted_by, crate::token::DEFAULT_GROUP)
@@ -144,20 +143,39 @@ pub async fn preflight(client: &kube::Client, token_user: &str, groups: &[String
 
 /// Polls until `token` authenticates as `system:bootstrap:<id>` (the authenticator reads tokens
 /// through an informer, so a new token takes a moment).
-pub async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token, timeout: Duration) -> Result<(), String> {
-    let client = crate::client::token_client(server, ca_der, Some(token.expose().expose()), false).map_err(|e| e.to_string())?;
+pub async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token, timeout: Duration) -> Result<(), NotAuthenticating> {
+    let client = crate::client::token_client(server, ca_der, Some(token.expose().expose()), false)?;
     let deadline = Instant::now() + timeout;
     loop {
         let last = match crate::client::whoami(&client).await {
             Ok((user, _)) if user == token.user() => return Ok(()),
-            Ok((user, _)) => format!("it authenticates as {user:?}, not {:?}", token.user()),
-            Err(e) => describe(&e.cause),
+            Ok((user, _)) => NotAuthenticating::OtherUser { user, expected: token.user() },
+            Err(e) => NotAuthenticating::Refused(describe(&e.cause)),
         };
         if Instant::now() >= deadline {
             return Err(last);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Why a new token does not authenticate (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum NotAuthenticating {
+    /// No client for the server could be made.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    /// It authenticates as someone else.
+    #[error("it authenticates as {user:?}, not {expected:?}")]
+    OtherUser {
+        /// Who it is.
+        user: String,
+        /// Who it should be.
+        expected: String,
+    },
+    /// The server refused it or could not be reached (the last answer).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What to make.
@@ -241,9 +259,9 @@ pub async fn make(admin: &AdminClient, req: &Request) -> Result<Made, BootstrapC
     let (token, info) = token::create(&admin.client, Some(token), &req.spec, req.dry_run).await?;
     if !req.dry_run && req.spec.usages.iter().any(|u| u == "authentication") {
         let ca_der: Vec<Vec<u8>> = kubecert_pki::load_certificates(ca_pem.as_bytes()).map(|c| c.iter().map(|c| c.der().to_vec()).collect()).unwrap_or_default();
-        if let Err(detail) = wait_authenticates(&server, &ca_der, &token, Duration::from_secs(5)).await {
+        if let Err(e) = wait_authenticates(&server, &ca_der, &token, Duration::from_secs(5)).await {
             let _ = token::delete(&admin.client, token.id()).await;
-            return Err(BootstrapConfigError::NotAuthenticating { token: token.to_string(), detail });
+            return Err(BootstrapConfigError::NotAuthenticating { token: token.to_string(), detail: e.to_string() });
         }
     }
     let kubeconfig = kubeconfig(&server, &ca_pem, &token);

@@ -33,8 +33,8 @@ impl Signer {
     /// The signer name.
     pub fn name(self) -> &'static str {
         match self {
-            Signer::KubeletClient => "kubernetes.io/kube-apiserver-client-kubelet",
-            Signer::KubeletServing => "kubernetes.io/kubelet-serving",
+            Signer::KubeletClient => crate::names::KUBELET_CLIENT_SIGNER,
+            Signer::KubeletServing => crate::names::KUBELET_SERVING_SIGNER,
         }
     }
 
@@ -50,23 +50,6 @@ impl Signer {
         });
         u
     }
-}
-
-/// Why a CSR step failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CsrError {
-    /// The API server said no, or could not be reached.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    /// The signer issued something that is not a PEM certificate.
-    #[error("CSR {name}: the issued certificate cannot be read: {detail}")]
-    BadCertificate {
-        /// The CSR.
-        name: String,
-        /// Why.
-        detail: String,
-    },
 }
 
 /// What the caller's credentials allow for this signer.

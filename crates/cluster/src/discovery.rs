@@ -61,7 +61,7 @@ pub enum DiscoveryError {
     NoPin,
     /// A pin that is not `sha256:<64 hex>`.
     #[error("invalid --ca-cert-hash: {0}")]
-    BadPin(String),
+    BadPin(#[from] kubecert_pki::PinError),
     /// The endpoint is not HOST:PORT.
     #[error("invalid API server endpoint {0:?}: expected HOST:PORT or https://HOST:PORT")]
     BadEndpoint(String),
@@ -134,15 +134,15 @@ struct Fetched {
 
 /// TLS for a fetch: without a CA, any certificate is accepted (the handshake signature is still
 /// checked); with one, only chains to it, for the endpoint's name or IP.
-fn tls_config(ca_der: &[Vec<u8>]) -> Result<rustls::ClientConfig, String> {
+fn tls_config(ca_der: &[Vec<u8>]) -> Result<rustls::ClientConfig, HttpError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(|e| e.to_string())?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(|e| HttpError::Tls(e.to_string()))?;
     let mut config = if ca_der.is_empty() {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider))).with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
         for der in ca_der {
-            roots.add(CertificateDer::from(der.clone())).map_err(|e| format!("the cluster CA cannot be used as a TLS trust anchor: {e}"))?;
+            roots.add(CertificateDer::from(der.clone())).map_err(|e| HttpError::Tls(format!("the cluster CA cannot be used as a TLS trust anchor: {e}")))?;
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
@@ -184,42 +184,67 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
 const MAX_RESPONSE: usize = 1 << 20;
 
 /// One anonymous HTTP/1.1 GET over TLS; returns the status and the body.
-async fn https_get(endpoint: &str, path: &str, ca_der: &[Vec<u8>]) -> Result<(u16, Vec<u8>), String> {
+async fn https_get(endpoint: &str, path: &str, ca_der: &[Vec<u8>]) -> Result<(u16, Vec<u8>), HttpError> {
     let hostport = endpoint.trim_start_matches("https://");
-    let (host, port) = hostport.rsplit_once(':').ok_or("no port")?;
+    let (host, port) = hostport.rsplit_once(':').ok_or(HttpError::Address("no port".into()))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host:?} is not a host name or IP address: {e}"))?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| HttpError::Address(format!("{host:?} is not a host name or IP address: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca_der)?));
     let io = async {
-        let tcp = tokio::net::TcpStream::connect((host, port.parse::<u16>().map_err(|e| e.to_string())?)).await.map_err(|e| format!("connect: {e}"))?;
-        let mut tls = connector.connect(name, tcp).await.map_err(|e| format!("TLS handshake: {e}"))?;
+        let port = port.parse::<u16>().map_err(|e| HttpError::Address(e.to_string()))?;
+        let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| HttpError::Io("connect", e))?;
+        let mut tls = connector.connect(name, tcp).await.map_err(|e| HttpError::Io("TLS handshake", e))?;
         let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nAccept: application/json\r\nUser-Agent: kubecert/{}\r\nConnection: close\r\n\r\n", env!("CARGO_PKG_VERSION"));
-        tls.write_all(req.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+        tls.write_all(req.as_bytes()).await.map_err(|e| HttpError::Io("send", e))?;
         let mut buf = Vec::new();
         let mut limited = (&mut tls).take(MAX_RESPONSE as u64 + 1);
         // A server may close without a TLS close_notify; what was read is still judged by its length.
         if let Err(e) = limited.read_to_end(&mut buf).await
             && buf.is_empty()
         {
-            return Err(format!("read: {e}"));
+            return Err(HttpError::Io("read", e));
         }
         if buf.len() > MAX_RESPONSE {
-            return Err(format!("the answer is larger than {MAX_RESPONSE} bytes"));
+            return Err(HttpError::TooLarge);
         }
-        Ok::<_, String>(buf)
+        Ok::<_, HttpError>(buf)
     };
-    let raw = tokio::time::timeout(Duration::from_secs(10), io).await.map_err(|_| "no answer within 10 s".to_string())??;
+    let raw = tokio::time::timeout(Duration::from_secs(10), io).await.map_err(|_| HttpError::Timeout)??;
     parse_response(&raw)
 }
 
+/// Why the anonymous GET failed (said in [`DiscoveryError::Fetch`]).
+#[derive(Debug, thiserror::Error)]
+enum HttpError {
+    /// The endpoint is not a usable host and port.
+    #[error("{0}")]
+    Address(String),
+    /// TLS could not be set up.
+    #[error("{0}")]
+    Tls(String),
+    /// A step of the exchange failed.
+    #[error("{0}: {1}")]
+    Io(&'static str, std::io::Error),
+    /// More than [`MAX_RESPONSE`].
+    #[error("the answer is larger than {MAX_RESPONSE} bytes")]
+    TooLarge,
+    /// Nothing within 10 s.
+    #[error("no answer within 10 s")]
+    Timeout,
+    /// Not an HTTP/1.1 response.
+    #[error("{0}")]
+    Malformed(String),
+}
+
 /// Parses an HTTP/1.1 response (Content-Length, chunked, or until close).
-fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed HTTP response (no header end)")?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| "malformed HTTP response header")?;
+fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), HttpError> {
+    let bad = |s: &str| HttpError::Malformed(s.to_string());
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("malformed HTTP response (no header end)"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("malformed HTTP response header"))?;
     let body = &raw[split + 4..];
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let code = status_line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| format!("malformed HTTP status line {status_line:?}"))?;
+    let code = status_line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| HttpError::Malformed(format!("malformed HTTP status line {status_line:?}")))?;
     let mut chunked = false;
     let mut length = None;
     for l in lines {
@@ -235,22 +260,22 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let mut out = Vec::new();
         let mut rest = body;
         loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunked body")?;
-            let size_text = std::str::from_utf8(&rest[..eol]).map_err(|_| "bad chunk size")?;
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or_default().trim(), 16).map_err(|_| "bad chunk size")?;
+            let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(|| bad("truncated chunked body"))?;
+            let size_text = std::str::from_utf8(&rest[..eol]).map_err(|_| bad("bad chunk size"))?;
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or_default().trim(), 16).map_err(|_| bad("bad chunk size"))?;
             rest = &rest[eol + 2..];
             if size == 0 {
                 break;
             }
             if rest.len() < size + 2 {
-                return Err("truncated chunked body".into());
+                return Err(bad("truncated chunked body"));
             }
             out.extend_from_slice(&rest[..size]);
             rest = &rest[size + 2..];
         }
         out
     } else if let Some(n) = length {
-        body.get(..n).ok_or("truncated HTTP body")?.to_vec()
+        body.get(..n).ok_or_else(|| bad("truncated HTTP body"))?.to_vec()
     } else {
         body.to_vec()
     };
@@ -260,7 +285,7 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
 async fn fetch(endpoint: &str, ca_der: &[Vec<u8>], stage: &'static str) -> Result<Fetched, DiscoveryError> {
     let fetch_err = |detail: String| DiscoveryError::Fetch { stage, endpoint: endpoint.to_string(), detail };
     let path = format!("/api/v1/namespaces/{}/configmaps/{}", CLUSTER_INFO.0, CLUSTER_INFO.1);
-    let (code, body) = https_get(endpoint, &path, ca_der).await.map_err(fetch_err)?;
+    let (code, body) = https_get(endpoint, &path, ca_der).await.map_err(|e| fetch_err(e.to_string()))?;
     match code {
         200 => {}
         404 => return Err(DiscoveryError::ClusterInfoMissing),

@@ -21,11 +21,6 @@ impl ApiError {
     pub fn code(&self) -> Option<u16> {
         status_code(&self.cause)
     }
-
-    /// True when the server said 404 Not Found.
-    pub fn is_not_found(&self) -> bool {
-        self.code() == Some(404)
-    }
 }
 
 /// The HTTP status of a server-side error.

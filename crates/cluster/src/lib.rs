@@ -26,6 +26,7 @@ pub mod exporter;
 pub mod jws;
 pub mod kubelet_tls;
 pub mod lease;
+pub mod names;
 mod micro_time;
 pub mod rbac;
 pub mod scan;

@@ -12,28 +12,10 @@ use crate::token::{ALL_BOOTSTRAPPERS_GROUP, DEFAULT_GROUP};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 const CSR_GROUP: &str = "certificates.k8s.io";
-/// ClusterRole that lets bootstrap tokens file CSRs (made by the API server).
-pub const NODE_BOOTSTRAPPER_ROLE: &str = "system:node-bootstrapper";
-/// ClusterRole that the CSR approver checks before approving a bootstrap CSR.
-pub const NODE_CLIENT_ROLE: &str = "system:certificates.k8s.io:certificatesigningrequests:nodeclient";
-/// ClusterRole that the CSR approver checks before approving a renewal CSR.
-pub const SELF_NODE_CLIENT_ROLE: &str = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient";
-/// The nodes' group.
-pub const NODES_GROUP: &str = "system:nodes";
+pub use crate::names::{NODES_GROUP, NODE_BOOTSTRAPPER_ROLE, NODE_CLIENT_ROLE, SELF_NODE_CLIENT_ROLE};
 
 /// kubeadm's object names.
-pub mod names {
-    /// Bootstrap group → `system:node-bootstrapper`.
-    pub const KUBELET_BOOTSTRAP: &str = "kubeadm:kubelet-bootstrap";
-    /// Bootstrap group → nodeclient (auto-approval of bootstrap CSRs).
-    pub const NODE_AUTOAPPROVE_BOOTSTRAP: &str = "kubeadm:node-autoapprove-bootstrap";
-    /// `system:nodes` → selfnodeclient (auto-approval of renewals).
-    pub const NODE_AUTOAPPROVE_ROTATION: &str = "kubeadm:node-autoapprove-certificate-rotation";
-    /// ClusterRole and binding: the bootstrap group may get Nodes.
-    pub const GET_NODES: &str = "kubeadm:get-nodes";
-    /// Role and RoleBinding in kube-public: anonymous get of `cluster-info`.
-    pub const CLUSTER_INFO: &str = "kubeadm:bootstrap-signer-clusterinfo";
-}
+pub use crate::names::kubeadm_rbac as names;
 
 /// One of kubeadm's objects, as kubeadm creates it.
 #[derive(Debug, Clone)]

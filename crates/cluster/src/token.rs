@@ -22,11 +22,11 @@ pub const SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
 /// Prefix of a token Secret's name.
 pub const SECRET_PREFIX: &str = "bootstrap-token-";
 /// The group kubeadm's node-join tokens carry (`--groups` default).
-pub const DEFAULT_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
+pub use crate::names::KUBEADM_NODE_TOKEN_GROUP as DEFAULT_GROUP;
 /// The group every bootstrap token authenticates as.
-pub const ALL_BOOTSTRAPPERS_GROUP: &str = "system:bootstrappers";
+pub use crate::names::BOOTSTRAPPERS_GROUP as ALL_BOOTSTRAPPERS_GROUP;
 /// The user a token authenticates as is this prefix plus its id.
-pub const USER_PREFIX: &str = "system:bootstrap:";
+pub use crate::names::BOOTSTRAP_USER_PREFIX as USER_PREFIX;
 /// Default lifetime: long enough for a repair, short enough not to linger (kubeadm's is 24 h).
 pub const DEFAULT_TTL: time::Duration = time::Duration::hours(1);
 /// Usages a token may carry.

@@ -126,3 +126,52 @@ pub const CODES: &[CodeDoc] = &[
 pub fn lookup(code: &str) -> Option<&'static CodeDoc> {
     CODES.iter().find(|c| c.code == code)
 }
+
+/// What a repair of the kubelet's client credential (`kubecert repair`) does about a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepairClass {
+    /// A new client credential (or a fresh bootstrap) fixes it.
+    ClientCredential,
+    /// A new client credential cannot help until this is fixed; repair refuses.
+    Blocker,
+    /// Not the client credential's business.
+    Other,
+}
+
+impl CodeDoc {
+    /// This code's repair class. Codes appended to the catalog default to [`RepairClass::Other`];
+    /// the test below fails when a name here is not in the catalog (a typo does not slip by).
+    pub fn repair_class(&self) -> RepairClass {
+        match self.code {
+            "kubeconfig-missing" | "kubeconfig-invalid" | "client-cert-missing" | "client-cert-invalid" | "client-cert-expired"
+            | "client-cert-identity-mismatch" | "client-cert-wrong-org" | "client-cert-untrusted" | "client-cert-v1" | "client-key-missing"
+            | "client-key-invalid" | "client-key-mismatch" | "bootstrap-kubeconfig-missing" | "bootstrap-kubeconfig-invalid" => {
+                RepairClass::ClientCredential
+            }
+            "client-cert-not-yet-valid" | "ca-expired" | "kubelet-config-invalid" => RepairClass::Blocker,
+            _ => RepairClass::Other,
+        }
+    }
+}
+
+/// The repair class of `code` ([`RepairClass::Other`] for a code not in the catalog).
+pub fn repair_class(code: &str) -> RepairClass {
+    lookup(code).map_or(RepairClass::Other, CodeDoc::repair_class)
+}
+
+#[cfg(test)]
+mod repair_class_tests {
+    use super::*;
+
+    #[test]
+    fn every_classified_code_is_in_the_catalog() {
+        // The classes above name 17 codes; each must resolve to its catalog entry.
+        let classified: Vec<&str> = CODES.iter().filter(|c| c.repair_class() != RepairClass::Other).map(|c| c.code).collect();
+        assert_eq!(classified.len(), 17, "a code in repair_class() is misspelt or missing from CODES: {classified:?}");
+        assert_eq!(repair_class("client-cert-expired"), RepairClass::ClientCredential);
+        assert_eq!(repair_class("ca-expired"), RepairClass::Blocker);
+        assert_eq!(repair_class("rotation-disabled"), RepairClass::Other);
+        assert_eq!(repair_class("no-such-code"), RepairClass::Other);
+    }
+}

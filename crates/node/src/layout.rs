@@ -99,6 +99,25 @@ impl Layout {
         }
     }
 
+    /// The cluster CA's private key, where the layout keeps it on control-plane nodes (beside
+    /// [`LayoutPaths::cluster_ca`]); none for agent-managed layouts, whose agents hold no CA key.
+    pub fn cluster_ca_key(self) -> Option<&'static str> {
+        match self {
+            Layout::Kubeadm => Some("/etc/kubernetes/pki/ca.key"),
+            Layout::Kubespray => Some("/etc/kubernetes/ssl/ca.key"),
+            Layout::CoreosSsl => Some("/etc/kubernetes/ssl/ca-key.pem"),
+            Layout::K3s | Layout::Rke2 => None,
+        }
+    }
+
+    /// The cluster-admin kubeconfig kubeadm-style control-plane nodes keep.
+    pub fn admin_kubeconfig(self) -> Option<&'static str> {
+        match self {
+            Layout::Kubeadm | Layout::Kubespray => Some("/etc/kubernetes/admin.conf"),
+            Layout::CoreosSsl | Layout::K3s | Layout::Rke2 => None,
+        }
+    }
+
     /// True for layouts whose agent (not a CSR) renews the kubelet's certificates.
     pub fn agent_managed(self) -> bool {
         matches!(self, Layout::K3s | Layout::Rke2)

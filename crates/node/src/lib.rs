@@ -21,7 +21,7 @@ pub mod snapshot;
 pub use discover::{KubeletSetup, Overrides};
 pub use finding::{Finding, Severity};
 pub use layout::Layout;
-pub use root::{NodeFile, NodeRoot, ReadError};
+pub use root::{NodeFile, NodeRoot, ReadError, RootError};
 pub use rules::Settings;
 
 /// A diagnosis of one node: what was found where, and the findings.

@@ -85,16 +85,44 @@ pub struct NodeFile {
     pub bytes: Vec<u8>,
 }
 
+/// Why a folder cannot be used as a node root.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    /// It does not exist or cannot be looked at.
+    #[error("cannot use {} as the node root: {error}", dir.display())]
+    Unusable {
+        /// The folder given.
+        dir: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// It is not a directory.
+    #[error("cannot use {} as the node root: not a directory", dir.display())]
+    NotADirectory {
+        /// The folder given.
+        dir: std::path::PathBuf,
+    },
+    /// Its entries cannot be listed.
+    #[error("cannot read the node root {}: {error}", dir.display())]
+    Unreadable {
+        /// The folder given.
+        dir: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
 impl NodeRoot {
     /// A root at `dir`, which must be a readable directory.
-    pub fn new(dir: impl AsRef<Path>) -> Result<Self, String> {
+    pub fn new(dir: impl AsRef<Path>) -> Result<Self, RootError> {
         let dir = dir.as_ref();
-        let meta = fs::metadata(dir).map_err(|e| format!("cannot use {} as the node root: {e}", dir.display()))?;
+        let at = |error| RootError::Unusable { dir: dir.to_path_buf(), error };
+        let meta = fs::metadata(dir).map_err(at)?;
         if !meta.is_dir() {
-            return Err(format!("cannot use {} as the node root: not a directory", dir.display()));
+            return Err(RootError::NotADirectory { dir: dir.to_path_buf() });
         }
-        fs::read_dir(dir).map_err(|e| format!("cannot read the node root {}: {e}", dir.display()))?;
-        Ok(NodeRoot { root: dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?, denied: Default::default() })
+        fs::read_dir(dir).map_err(|error| RootError::Unreadable { dir: dir.to_path_buf(), error })?;
+        Ok(NodeRoot { root: dir.canonicalize().map_err(at)?, denied: Default::default() })
     }
 
     /// The host folder acting as `/`.

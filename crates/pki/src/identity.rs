@@ -19,12 +19,12 @@ pub fn node_name_from_common_name(cn: &str) -> Option<&str> {
 /// Checks that `name` is a valid DNS-1123 subdomain, as the API server requires of Node names:
 /// at most 253 characters, lowercase alphanumerics, `-` and `.`, each label starting and ending
 /// with an alphanumeric.
-pub fn validate_node_name(name: &str) -> Result<(), String> {
+pub fn validate_node_name(name: &str) -> Result<(), NodeNameError> {
     if name.is_empty() {
-        return Err("a node name cannot be empty".into());
+        return Err(NodeNameError::Empty);
     }
     if name.len() > 253 {
-        return Err(format!("node name {name:?} is longer than 253 characters"));
+        return Err(NodeNameError::TooLong(name.to_string()));
     }
     for label in name.split('.') {
         let ok = !label.is_empty()
@@ -33,13 +33,27 @@ pub fn validate_node_name(name: &str) -> Result<(), String> {
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
-            return Err(format!(
-                "node name {name:?} is not a valid DNS-1123 subdomain (lowercase letters, digits, '-' and '.', \
-                 each part starting and ending with a letter or digit)"
-            ));
+            return Err(NodeNameError::NotDns1123(name.to_string()));
         }
     }
     Ok(())
+}
+
+/// Why a string is not a valid Node name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeNameError {
+    /// Empty.
+    #[error("a node name cannot be empty")]
+    Empty,
+    /// Over 253 characters.
+    #[error("node name {0:?} is longer than 253 characters")]
+    TooLong(String),
+    /// Not a DNS-1123 subdomain.
+    #[error(
+        "node name {0:?} is not a valid DNS-1123 subdomain (lowercase letters, digits, '-' and '.', \
+         each part starting and ending with a letter or digit)"
+    )]
+    NotDns1123(String),
 }
 
 #[cfg(test)]

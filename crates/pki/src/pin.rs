@@ -16,17 +16,28 @@ pub fn spki_pin(spki_der: &[u8]) -> String {
 
 /// Normalises a user-given pin (`sha256:ABC...` or bare hex) to the lowercase `sha256:<hex>` form,
 /// or says why it is not one.
-pub fn parse_pin(text: &str) -> Result<String, String> {
+pub fn parse_pin(text: &str) -> Result<String, PinError> {
     let t = text.trim();
     let hex = match t.split_once(':') {
         Some((alg, hex)) if alg.eq_ignore_ascii_case("sha256") => hex,
-        Some((alg, _)) => return Err(format!("unsupported hash format {alg:?}; kubeadm pins are sha256:<64 hex digits>")),
+        Some((alg, _)) => return Err(PinError::UnsupportedHash(alg.to_string())),
         None => t,
     };
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("{t:?} is not sha256:<64 hex digits>"));
+        return Err(PinError::NotSha256Hex(t.to_string()));
     }
     Ok(format!("sha256:{}", hex.to_ascii_lowercase()))
+}
+
+/// Why a pin is not kubeadm's `sha256:<64 hex digits>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    /// Another hash than sha256.
+    #[error("unsupported hash format {0:?}; kubeadm pins are sha256:<64 hex digits>")]
+    UnsupportedHash(String),
+    /// Not 64 hex digits.
+    #[error("{0:?} is not sha256:<64 hex digits>")]
+    NotSha256Hex(String),
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ impl Cluster {
         for line in text.lines() {
             let line = line.trim().trim_start_matches("export ").trim();
             if let Some((k, v)) = line.split_once('=') {
-                env.insert(k.to_string(), v.trim_matches(|c| c == '"' || c == '\'').to_string());
+                env.insert(k.to_string(), shell_unquote(v));
             }
         }
         for k in ["KUBECONFIG", "TESTBED_SERVER", "TESTBED_CA_CERT", "TESTBED_CA_KEY", "TESTBED_BIN", "TESTBED_DIR"] {
@@ -187,4 +187,84 @@ pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     format!("{prefix}-{}{}", std::process::id() % 100000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One shell word as bash's `printf %q` (and plain quoting) writes it: backslash escapes,
+/// '...', "..." and $'...' (ANSI-C, for control characters) are undone.
+fn shell_unquote(word: &str) -> String {
+    let mut out = String::new();
+    let mut it = word.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\\' => out.extend(it.next()),
+            '\'' => out.extend(it.by_ref().take_while(|&n| n != '\'')),
+            '"' => {
+                while let Some(n) = it.next() {
+                    match n {
+                        '"' => break,
+                        '\\' if matches!(it.peek(), Some('"' | '\\' | '$' | '`')) => out.extend(it.next()),
+                        _ => out.push(n),
+                    }
+                }
+            }
+            '$' if it.peek() == Some(&'\'') => {
+                it.next();
+                while let Some(n) = it.next() {
+                    match n {
+                        '\'' => break,
+                        '\\' => match it.next() {
+                            Some('n') => out.push('\n'),
+                            Some('t') => out.push('\t'),
+                            Some('r') => out.push('\r'),
+                            Some('a') => out.push('\x07'),
+                            Some('b') => out.push('\x08'),
+                            Some('e' | 'E') => out.push('\x1b'),
+                            Some('f') => out.push('\x0c'),
+                            Some('v') => out.push('\x0b'),
+                            Some(d @ '0'..='7') => {
+                                let mut v = d.to_digit(8).unwrap_or(0);
+                                for _ in 0..2 {
+                                    match it.peek().and_then(|c| c.to_digit(8)) {
+                                        Some(x) => {
+                                            v = v * 8 + x;
+                                            it.next();
+                                        }
+                                        None => break,
+                                    }
+                                }
+                                out.extend(char::from_u32(v));
+                            }
+                            Some(o) => out.push(o),
+                            None => {}
+                        },
+                        _ => out.push(n),
+                    }
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The env file as `testbed up` writes it: values through bash's own `printf %q`.
+    #[test]
+    fn env_file_values_undo_bash_printf_q() {
+        let dir = std::env::temp_dir().join(format!("kubecert-harness-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let awkward = "/tmp/a b/it's \"q\" $HOME\\x\ttab\u{e9}";
+        let script = "for k in KUBECONFIG TESTBED_CA_CERT TESTBED_CA_KEY TESTBED_BIN TESTBED_DIR; do echo \"export $k=$(printf %q \"$V\")\"; done; echo export TESTBED_SERVER=https://127.0.0.1:1";
+        let out = std::process::Command::new("bash").args(["-c", script]).env("V", awkward).output().expect("run bash");
+        assert!(out.status.success());
+        let file = dir.join("env");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let c = Cluster::from_env_file(&file);
+        assert_eq!(c.var("TESTBED_DIR"), awkward, "env file was:\n{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(c.server(), "https://127.0.0.1:1");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

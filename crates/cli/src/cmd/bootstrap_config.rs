@@ -242,8 +242,7 @@ impl InstallTarget {
         if args.restart_kubelet {
             super::install_common::check_can_restart_kubelet(&root)?;
         }
-        let setup = kubecert_node::discover::discover(&root, &overrides);
-        Ok(InstallTarget { target: Target { root, overrides, setup }, backup_dir: args.backup_dir.clone() })
+        Ok(InstallTarget { target: Target::discover(root, overrides), backup_dir: args.backup_dir.clone() })
     }
 
     /// The node name the kubelet uses, if the node's files say.
@@ -252,20 +251,12 @@ impl InstallTarget {
     }
 
     /// The plan: `kubeconfig` where `--bootstrap-kubeconfig` points, then what would stop the
-    /// kubelet from using it moved aside: the `kubelet-client-*` files in its certificate
-    /// directory and, last, `kubelet.conf` (the kubelet bootstraps only when that is absent or its
-    /// certificate expired — a copied or wrongly signed but unexpired one must go too).
+    /// kubelet from using it moved aside (kubecert-workflows' one bootstrap-again plan).
     fn plan(&self, kubeconfig: &Kubeconfig, label: &str) -> anyhow::Result<(String, InstallPlan)> {
         let setup = &self.target.setup;
         let bootstrap = setup.bootstrap_kubeconfig.clone().unwrap_or_else(|| bc::DEFAULT_PATH.to_string());
-        let mut plan = InstallPlan::new(label).write(&bootstrap, Contents::secret(kubeconfig.to_yaml()?.into_bytes()), 0o600);
-        let cert_dir = setup.cert_dir.trim_end_matches('/');
-        for name in self.target.root.list_dir(cert_dir) {
-            if name.starts_with("kubelet-client") {
-                plan = plan.move_aside(format!("{cert_dir}/{name}"));
-            }
-        }
-        Ok((bootstrap, plan.move_aside(&setup.kubeconfig)))
+        let plan = InstallPlan::new(label).write(&bootstrap, Contents::secret(kubeconfig.to_yaml()?.into_bytes()), 0o600);
+        Ok((bootstrap, kubecert_workflows::bootstrap::bootstrap_again(&self.target.root, setup, plan)))
     }
 
     /// What [`Self::install`] would do, touching nothing.

@@ -28,7 +28,7 @@ pub struct NodeArgs {
 impl NodeArgs {
     /// Opens the root and builds the discovery overrides.
     pub fn open(&self) -> anyhow::Result<(NodeRoot, Overrides)> {
-        let root = NodeRoot::new(&self.root).map_err(anyhow::Error::msg)?;
+        let root = NodeRoot::new(&self.root)?;
         let ov = Overrides {
             kubeconfig: self.kubelet_kubeconfig.clone(),
             config: self.config.clone(),

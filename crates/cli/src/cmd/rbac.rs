@@ -78,7 +78,7 @@ async fn check(admin: &AdminClient, global: &Global) -> anyhow::Result<ExitCode>
     t.load_style(comfy_table::presets::NOTHING);
     t.set_header(["WHO", "MAY", "ALLOWED", "NEEDED FOR", "GRANTED BY (kubeadm)"]);
     for c in &caps {
-        let who = if c.user.starts_with("system:bootstrap:") { format!("token in {DEFAULT_GROUP}") } else { c.user.clone() };
+        let who = if kubecert_cluster::names::is_bootstrap_user(&c.user) { format!("token in {DEFAULT_GROUP}") } else { c.user.clone() };
         let allowed = match (c.allowed, c.required) {
             (true, _) => "yes",
             (false, true) => "NO (required)",

@@ -61,7 +61,7 @@ fn rollback(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             Err(install::InstallError::NoBackup(m)) => return refuse(m),
             Err(e) => return Err(e.into()),
         };
-        let target = Target { setup: kubecert_node::discover::discover(&root, &overrides), root, overrides };
+        let target = Target::discover(root, overrides);
         let doctor = doctor_summary(&target);
         Report { dry_run: false, changes: applied.changes.clone(), restored, changed_since: Vec::new(), backup: Some(applied), doctor: Some(doctor) }
     };

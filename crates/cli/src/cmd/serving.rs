@@ -2,7 +2,7 @@
 //! self-signed to cluster-signed and rotating. `enable` and `renew` change one node through the
 //! install engine (backup, atomic write, `kubecert rollback`); `status` reads the cluster.
 
-use super::install_common::{apply_plan, check_can_restart_kubelet, finish, print_report, refuse, restart_kubelet, InstallArgs, Target};
+use super::install_common::{check_can_restart_kubelet, finish, print_report, refuse, restart_kubelet, InstallArgs, Target};
 use kubecert_node::install::InstallPlan;
 use super::token::admin;
 use crate::global::Global;
@@ -102,7 +102,7 @@ impl Change {
 
     /// Applies `plan` (or shows it), renders the report, restarts the kubelet when asked.
     fn apply(&self, target: &Target, plan: InstallPlan, notes: Vec<String>, global: &Global) -> anyhow::Result<ExitCode> {
-        let report = apply_plan(target, &self.target, plan, None, None, notes, &|_| Ok(()), self.dry_run)?;
+        let report = kubecert_workflows::install::apply_plan(target, &self.target.options(), plan, None, None, notes, &|_| Ok(()), self.dry_run)?;
         if !render::structured(global.output, &report)? {
             print_report(&report, global);
         }

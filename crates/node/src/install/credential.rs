@@ -174,32 +174,70 @@ pub fn plan_client_install(
 
 /// Checks, after an install, that the kubelet's kubeconfig leads to the expected certificate and
 /// a key that matches it — exactly what the kubelet will load at its next start.
-pub fn verify_client_install(root: &NodeRoot, kubeconfig: &str, expected_cert_der: &[u8]) -> Result<(), String> {
-    let f = root.read(kubeconfig).map_err(|e| format!("{kubeconfig}: {e}"))?;
-    let kc = Kubeconfig::parse(&f.bytes).map_err(|e| format!("{kubeconfig}: {e}"))?;
-    let r = kc.resolve(None).map_err(|e| format!("{kubeconfig}: {e}"))?;
-    let load = |path: &Option<String>, data: Option<&str>, what: &str| -> Result<kubecert_pki::Bundle, String> {
+pub fn verify_client_install(root: &NodeRoot, kubeconfig: &str, expected_cert_der: &[u8]) -> Result<(), InstalledCredentialError> {
+    use InstalledCredentialError as E;
+    let unreadable = |what: String, e: &dyn std::fmt::Display| E::Unreadable { what, detail: e.to_string() };
+    let f = root.read(kubeconfig).map_err(|e| unreadable(kubeconfig.to_string(), &e))?;
+    let kc = Kubeconfig::parse(&f.bytes).map_err(|e| unreadable(kubeconfig.to_string(), &e))?;
+    let r = kc.resolve(None).map_err(|e| unreadable(kubeconfig.to_string(), &e))?;
+    let load = |path: &Option<String>, data: Option<&str>, what: &'static str| -> Result<kubecert_pki::Bundle, E> {
         match (path, data) {
-            (_, Some(d)) => kubecert_pki::load_bundle_base64(d).map_err(|e| format!("{what} data in {kubeconfig}: {e}")),
+            (_, Some(d)) => kubecert_pki::load_bundle_base64(d).map_err(|e| unreadable(format!("{what} data in {kubeconfig}"), &e)),
             (Some(p), None) => {
                 let p = relative_to(kubeconfig, p);
-                let file = root.read(&p).map_err(|e| format!("{what} {p}: {e}"))?;
-                kubecert_pki::load_bundle(&file.bytes).map_err(|e| format!("{what} {p}: {e}"))
+                let file = root.read(&p).map_err(|e| unreadable(format!("{what} {p}"), &e))?;
+                kubecert_pki::load_bundle(&file.bytes).map_err(|e| unreadable(format!("{what} {p}"), &e))
             }
-            (None, None) => Err(format!("{kubeconfig} names no client {what}")),
+            (None, None) => Err(E::NotNamed { kubeconfig: kubeconfig.to_string(), what }),
         }
     };
     let cert = load(&r.user.client_certificate, r.user.client_certificate_data.as_deref(), "certificate")?;
     let key = load(&r.user.client_key, r.user.client_key_data.as_ref().map(|s| s.expose()), "key")?;
-    let leaf = cert.certificates.first().ok_or_else(|| "the client certificate file holds no certificate".to_string())?;
+    let leaf = cert.certificates.first().ok_or(E::NoCertificate)?;
     if leaf.der() != expected_cert_der {
-        return Err(format!("the kubelet would load certificate {:?}, not the one just installed", leaf.info().subject));
+        return Err(E::OtherCertificate { subject: leaf.info().subject.clone() });
     }
-    let key = key.key.ok_or_else(|| "the client key file holds no key".to_string())?.map_err(|e| format!("client key: {e}"))?;
+    let key = key.key.ok_or(E::NoKey)?.map_err(|e| unreadable("client key".into(), &e))?;
     if !key.matches(leaf) {
-        return Err("the installed key does not match the installed certificate".into());
+        return Err(E::KeyMismatch);
     }
     Ok(())
+}
+
+/// Why the credential the kubelet would load after an install is not the one installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstalledCredentialError {
+    /// A file or embedded value on the way cannot be read or parsed.
+    #[error("{what}: {detail}")]
+    Unreadable {
+        /// What (a node path, or `certificate data in <kubeconfig>`).
+        what: String,
+        /// Why.
+        detail: String,
+    },
+    /// The kubeconfig names no client certificate or key.
+    #[error("{kubeconfig} names no client {what}")]
+    NotNamed {
+        /// The kubeconfig.
+        kubeconfig: String,
+        /// `certificate` or `key`.
+        what: &'static str,
+    },
+    /// No certificate where the kubeconfig points.
+    #[error("the client certificate file holds no certificate")]
+    NoCertificate,
+    /// Another certificate than the one installed.
+    #[error("the kubelet would load certificate {subject:?}, not the one just installed")]
+    OtherCertificate {
+        /// Its subject.
+        subject: String,
+    },
+    /// No key where the kubeconfig points.
+    #[error("the client key file holds no key")]
+    NoKey,
+    /// The key is not the certificate's.
+    #[error("the installed key does not match the installed certificate")]
+    KeyMismatch,
 }
 
 /// `<dir>/kubelet-client-<YYYY-MM-DD-HH-MM-SS>.pem`, the kubelet's own naming, not yet taken.
@@ -289,20 +327,47 @@ pub fn plan_serving_install(
 /// validity period at `now` and signed by the cluster CA this node trusts (the kubelet
 /// kubeconfig's CA, else the layout's CA file). An install that fails this would replace a
 /// credential with one the API server refuses: make the node worse. Returns why, when not.
-pub fn check_would_authenticate(root: &NodeRoot, overrides: &crate::Overrides, leaf_der: &[u8], now: OffsetDateTime) -> Result<(), String> {
-    let leaf = kubecert_pki::Certificate::from_der(leaf_der).map_err(|e| format!("the new certificate cannot be parsed: {e}"))?;
+pub fn check_would_authenticate(root: &NodeRoot, overrides: &crate::Overrides, leaf_der: &[u8], now: OffsetDateTime) -> Result<(), WouldNotAuthenticate> {
+    use WouldNotAuthenticate as W;
+    let leaf = kubecert_pki::Certificate::from_der(leaf_der).map_err(|e| W::Unparsable(e.to_string()))?;
     let info = leaf.info();
     if now < info.not_before {
-        return Err(format!("the new certificate is not valid yet (from {})", info.not_before));
+        return Err(W::NotYetValid { from: info.not_before });
     }
     if now >= info.not_after {
-        return Err(format!("the new certificate is already expired (it ended {})", info.not_after));
+        return Err(W::Expired { ended: info.not_after });
     }
     let snap = crate::snapshot::take(root, overrides);
     // A node that names no readable CA (a kubeconfig to be written from scratch) has nothing to
     // contradict: the kubeconfig written then carries the signer's CA.
     let Some(ca) = crate::rules::cluster_ca(&snap) else { return Ok(()) };
-    kubecert_pki::verify_signed_by(&leaf, ca).map_err(|e| {
-        format!("the new certificate is not signed by the cluster CA this node trusts ({}): {e}", ca.info().subject)
-    })
+    kubecert_pki::verify_signed_by(&leaf, ca).map_err(|reason| W::Untrusted { ca_subject: ca.info().subject.clone(), reason })
+}
+
+/// Why the API server would refuse a new certificate now (an install would make the node worse).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WouldNotAuthenticate {
+    /// It does not parse.
+    #[error("the new certificate cannot be parsed: {0}")]
+    Unparsable(String),
+    /// Before its NotBefore.
+    #[error("the new certificate is not valid yet (from {from})")]
+    NotYetValid {
+        /// NotBefore.
+        from: OffsetDateTime,
+    },
+    /// Past its NotAfter.
+    #[error("the new certificate is already expired (it ended {ended})")]
+    Expired {
+        /// NotAfter.
+        ended: OffsetDateTime,
+    },
+    /// Not signed by the CA the node trusts.
+    #[error("the new certificate is not signed by the cluster CA this node trusts ({ca_subject}): {reason}")]
+    Untrusted {
+        /// The CA's subject.
+        ca_subject: String,
+        /// Why it does not verify.
+        reason: kubecert_pki::VerifyFailure,
+    },
 }

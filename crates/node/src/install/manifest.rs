@@ -129,38 +129,39 @@ impl Manifest {
         let path = format!("{node_dir}/{MANIFEST}");
         let (bytes, _) = fsops::read(&dir.join(MANIFEST)).map_err(|e| InstallError::BadManifest { path: path.clone(), detail: e.to_string() })?;
         let folder = node_dir.rsplit('/').next().unwrap_or_default();
-        Manifest::parse(&bytes, folder).map_err(|detail| InstallError::BadManifest { path, detail })
+        Manifest::parse(&bytes, folder).map_err(|e| InstallError::BadManifest { path, detail: e.to_string() })
     }
 
     /// Parses and checks a manifest found in the backup folder named `folder`. A manifest is as
     /// untrusted as the rest of the tree: its id must be its folder's name, every node path
     /// absolute without `..`, every copy a plain name inside the folder's `files/`, every temp
     /// file a kubecert temp name next to its entry.
-    pub fn parse(bytes: &[u8], folder: &str) -> Result<Manifest, String> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    pub fn parse(bytes: &[u8], folder: &str) -> Result<Manifest, ManifestError> {
+        use ManifestError as E;
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| E::Json(e.to_string()))?;
         if m.version != 1 {
-            return Err(format!("unknown manifest version {}", m.version));
+            return Err(E::Version(m.version));
         }
         if m.id != folder {
-            return Err(format!("the manifest's id {:?} is not its folder's name {folder:?}", m.id));
+            return Err(E::Id { id: m.id, folder: folder.to_string() });
         }
-        let node_path = |p: &str| -> Result<(), String> {
+        let node_path = |p: &str| -> Result<(), ManifestError> {
             let bad = !p.starts_with('/') || p.split('/').any(|c| c == "..") || p.contains('\0') || p == "/";
-            if bad { Err(format!("{p:?} is not an absolute node path without '..'")) } else { Ok(()) }
+            if bad { Err(E::NodePath(p.to_string())) } else { Ok(()) }
         };
         for e in &m.entries {
             node_path(&e.node_path)?;
             if let Recorded::File { copy: Some(c), .. } = &e.before {
                 let name = c.strip_prefix("files/").unwrap_or_default();
                 if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-                    return Err(format!("the backup copy {c:?} of {} is not a file inside the backup folder", e.node_path));
+                    return Err(E::Copy { copy: c.clone(), node_path: e.node_path.clone() });
                 }
             }
             if let Some(t) = &e.temp {
                 node_path(t)?;
                 let (dir, name) = (parent_of(&e.node_path), e.node_path.rsplit('/').next().unwrap_or_default());
                 if parent_of(t) != dir || t.rsplit('/').next() != Some(&format!(".{name}.kubecert-{}.tmp", m.id)) {
-                    return Err(format!("the temp file {t:?} is not kubecert's temp file for {}", e.node_path));
+                    return Err(E::Temp { temp: t.clone(), node_path: e.node_path.clone() });
                 }
             }
         }
@@ -169,6 +170,44 @@ impl Manifest {
         }
         Ok(m)
     }
+}
+
+/// Why a backup manifest is refused (it is as untrusted as the rest of the node's tree).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// Not the manifest's JSON.
+    #[error("{0}")]
+    Json(String),
+    /// A version this kubecert does not know.
+    #[error("unknown manifest version {0}")]
+    Version(u32),
+    /// The id is not the folder's name.
+    #[error("the manifest's id {id:?} is not its folder's name {folder:?}")]
+    Id {
+        /// The manifest's id.
+        id: String,
+        /// The folder.
+        folder: String,
+    },
+    /// A node path that is relative or climbs.
+    #[error("{0:?} is not an absolute node path without '..'")]
+    NodePath(String),
+    /// A backup copy outside the folder.
+    #[error("the backup copy {copy:?} of {node_path} is not a file inside the backup folder")]
+    Copy {
+        /// The copy as named.
+        copy: String,
+        /// Its entry.
+        node_path: String,
+    },
+    /// A temp file that is not kubecert's.
+    #[error("the temp file {temp:?} is not kubecert's temp file for {node_path}")]
+    Temp {
+        /// The temp file as named.
+        temp: String,
+        /// Its entry.
+        node_path: String,
+    },
 }
 
 fn parent_of(p: &str) -> &str {

@@ -28,10 +28,13 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use credential::{check_would_authenticate, plan_client_install, plan_serving_install, verify_client_install, ClientInstall, InstallStyle, NewCredential, CURRENT_LINK};
+pub use credential::{
+    check_would_authenticate, plan_client_install, plan_serving_install, verify_client_install, ClientInstall, InstallStyle, InstalledCredentialError, NewCredential,
+    WouldNotAuthenticate, CURRENT_LINK,
+};
 pub use engine::{apply, Applied, ApplyOptions, Verify};
 pub use error::InstallError;
-pub use manifest::{BackupState, Entry, Manifest, Recorded, DEFAULT_BACKUP_ROOT};
+pub use manifest::{BackupState, Entry, Manifest, ManifestError, Recorded, DEFAULT_BACKUP_ROOT};
 pub use plan::{Contents, InstallPlan, PlannedChange, Step};
 pub use resolve::Current;
 pub use rollback::{list_backups, plan_rollback, rollback, tidy, BackupInfo, RollbackPlan};

@@ -51,11 +51,6 @@ impl BackupInfo {
             error: m.error.clone(),
         }
     }
-
-    /// True when rolling it back would change something.
-    pub fn can_roll_back(&self) -> bool {
-        matches!(self.state, BackupState::Complete | BackupState::Committing)
-    }
 }
 
 /// Removes what installs that died before changing anything left behind (temp files next to
