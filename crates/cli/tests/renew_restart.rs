@@ -244,3 +244,31 @@ fn restart_refuses_before_writing_when_a_mirror_pod_cannot_be_judged() {
     assert!(skipped.contains("kube-scheduler") && skipped.contains("symlink"), "{v:#}");
     assert_eq!(std::fs::read_link(&m).unwrap(), dir.path().join("outside.yaml"));
 }
+
+#[test]
+fn restart_reads_the_nodes_admin_conf_inside_the_root_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = kubeadm_tree(dir.path(), "t");
+    let kc = t.join("etc/kubernetes/admin.conf");
+    // admin.conf a link out of the root, to a kubeconfig whose server nothing listens on: followed,
+    // kubecert would dial 127.0.0.1:1 (it did before this test); confined, it never gets that far.
+    let outside = dir.path().join("outside-admin.conf");
+    let text_of = std::fs::read_to_string(&kc).unwrap();
+    let server = text_of.lines().find(|l| l.trim_start().starts_with("server:")).unwrap().trim().to_string();
+    std::fs::write(&outside, text_of.replace(&server, "server: https://127.0.0.1:1")).unwrap();
+    std::fs::remove_file(&kc).unwrap();
+    std::os::unix::fs::symlink(&outside, &kc).unwrap();
+    let before = files(&t);
+    let root = t.display().to_string();
+    let o = kubecert(&["renew", "--force", "--restart", "--node-name", "n", "--root", &root]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("/etc/kubernetes/admin.conf") && !text(&o).contains("mirror pod"), "{}", text(&o));
+    assert_eq!(files(&t), before, "a refused restart changed files");
+
+    // A node's kubeconfig that names files is refused (following them would read outside the root).
+    std::fs::remove_file(&kc).unwrap();
+    std::fs::write(&kc, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', certificate-authority: /etc/kubernetes/pki/ca.crt}}]\nusers: [{name: u, user: {client-certificate: /x.crt, client-key: /x.key}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n").unwrap();
+    let o = kubecert(&["renew", "--force", "--restart", "--node-name", "n", "--root", &root]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("names a CA file") && !text(&o).contains("127.0.0.1:1"), "{}", text(&o));
+}

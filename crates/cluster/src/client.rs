@@ -98,9 +98,35 @@ fn load_kubeconfig(opts: &ClientOptions) -> Result<(String, Kubeconfig), ClientE
 
 /// Builds the client. Reads files only; the first request is the first network traffic.
 pub async fn connect(opts: &ClientOptions) -> Result<AdminClient, ClientError> {
-    install_crypto_provider();
     let (source, kc) = load_kubeconfig(opts)?;
-    let options = KubeConfigOptions { context: opts.context.clone(), ..Default::default() };
+    build(source, kc, opts.context.clone()).await
+}
+
+/// Builds the client from a kubeconfig a node holds (e.g. its `/etc/kubernetes/admin.conf`, read
+/// root-confined and bounded by the caller). Nothing on the node is trusted: a kubeconfig that
+/// names other files (certificate, key, CA, token file) or runs a command is refused, since
+/// following those would read or run outside the root.
+pub async fn connect_node_kubeconfig(label: &str, yaml: &[u8], context: Option<String>) -> Result<AdminClient, ClientError> {
+    let err = |detail: String| ClientError::Load { path: label.to_string(), detail };
+    let text = std::str::from_utf8(yaml).map_err(|_| err("not UTF-8".into()))?;
+    let kc = Kubeconfig::from_yaml(text).map_err(|e| err(e.to_string()))?;
+    for c in &kc.clusters {
+        if c.cluster.as_ref().is_some_and(|c| c.certificate_authority.is_some()) {
+            return Err(err(format!("cluster {:?} names a CA file; only embedded data is used from a node's kubeconfig (pass --kubeconfig)", c.name)));
+        }
+    }
+    for a in &kc.auth_infos {
+        let Some(i) = a.auth_info.as_ref() else { continue };
+        if i.client_certificate.is_some() || i.client_key.is_some() || i.token_file.is_some() || i.exec.is_some() || i.auth_provider.is_some() {
+            return Err(err(format!("user {:?} names files or a command; only embedded data is used from a node's kubeconfig (pass --kubeconfig)", a.name)));
+        }
+    }
+    build(label.to_string(), kc, context).await
+}
+
+async fn build(source: String, kc: Kubeconfig, context: Option<String>) -> Result<AdminClient, ClientError> {
+    install_crypto_provider();
+    let options = KubeConfigOptions { context, ..Default::default() };
     let config = kube::Config::from_custom_kubeconfig(kc, &options)
         .await
         .map_err(|e| ClientError::Config { path: source.clone(), detail: e.to_string() })?;

@@ -4,7 +4,7 @@
 //! (a TLS handshake that reads the leaf without trusting it). Blocking calls on an own runtime: the
 //! restart workflow in kubecert-node is synchronous.
 
-use crate::client::{connect, AdminClient, ClientError, ClientOptions};
+use crate::client::{connect, connect_node_kubeconfig, AdminClient, ClientError, ClientOptions};
 use crate::kubelet_tls::{ProbeError, Prober};
 use k8s_openapi::api::core::v1::Pod;
 use kubecert_node::renew::{MirrorPod, Served, StaticPodHost};
@@ -28,8 +28,18 @@ impl std::fmt::Debug for StaticPodApi {
 impl StaticPodApi {
     /// Connects with the kubeconfig `opts` names (no request is sent yet).
     pub fn connect(opts: &ClientOptions) -> Result<StaticPodApi, ClientError> {
+        Self::with(|| connect(opts))
+    }
+
+    /// Connects with a kubeconfig the node holds (its bytes, read root-confined by the caller;
+    /// see [`connect_node_kubeconfig`]).
+    pub fn connect_node(label: &str, yaml: &[u8], context: Option<String>) -> Result<StaticPodApi, ClientError> {
+        Self::with(|| connect_node_kubeconfig(label, yaml, context))
+    }
+
+    fn with<F: std::future::Future<Output = Result<AdminClient, ClientError>>>(make: impl FnOnce() -> F) -> Result<StaticPodApi, ClientError> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| ClientError::Build { server: String::new(), detail: e.to_string() })?;
-        let AdminClient { client, server, .. } = rt.block_on(connect(opts))?;
+        let AdminClient { client, server, .. } = rt.block_on(make())?;
         Ok(StaticPodApi { pods: kube::Api::namespaced(client, "kube-system"), rt, prober: Prober::new(Duration::from_secs(3)), server })
     }
 }

@@ -71,8 +71,15 @@ fn run_inner(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         };
         let timeout = std::time::Duration::try_from(args.restart_timeout).map_err(|_| anyhow::anyhow!("--restart-timeout must be positive"))?;
         let ro = RestartOptions { node_name, timeout, poll: std::time::Duration::from_millis(500) };
-        let kubeconfig = global.kubeconfig.clone().unwrap_or_else(|| root.host_path("/etc/kubernetes/admin.conf"));
-        let api = StaticPodApi::connect(&ClientOptions { kubeconfig: Some(kubeconfig), context: global.context.clone() })?;
+        let api = match &global.kubeconfig {
+            Some(k) => StaticPodApi::connect(&ClientOptions { kubeconfig: Some(k.clone()), context: global.context.clone() })?,
+            // the node's own admin.conf: read inside the root, bounded, embedded data only
+            None => {
+                let admin = kubecert_node::layout::Layout::Kubeadm.admin_kubeconfig().unwrap_or("/etc/kubernetes/admin.conf");
+                let f = root.read(admin).map_err(|e| anyhow::anyhow!("--restart needs the API: {admin}: {e} (pass --kubeconfig)"))?;
+                StaticPodApi::connect_node(admin, &f.bytes, global.context.clone())?
+            }
+        };
         renew::renew_and_restart(&root, &req, &opts, &ro, &api)
     } else {
         renew::renew(&root, &req, &opts)
