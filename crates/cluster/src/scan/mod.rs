@@ -379,10 +379,11 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
 
 /// Every node's deadlines, and the forecast soonest first.
 fn forecast_all(names: &[String], ttls: &[kubelet_metrics::KubeletTtls], csrs: &[k8s_openapi::api::certificates::v1::CertificateSigningRequest], facts: ClusterFacts, now: OffsetDateTime) -> (Vec<NodeDeadlines>, Vec<Forecast>) {
+    let index = forecast::CsrIndex::new(csrs);
     let mut deadlines = Vec::with_capacity(names.len());
     let mut all = Vec::new();
     for (name, t) in names.iter().zip(ttls) {
-        let (d, f) = forecast::judge(name, t, csrs, facts, now);
+        let (d, f) = forecast::judge(name, t, &index, facts, now);
         deadlines.push(d);
         all.extend(f);
     }
