@@ -268,3 +268,57 @@ fn forecast_names_the_node_its_expiry_and_the_missing_binding_then_comes_true() 
     assert!(f.is_empty(), "fc2 renews fine, yet: {f:?}");
     c.testbed(&["node", "stop", n]);
 }
+
+/// The bootstrap token id a node joined with (the requestor of its bootstrap CSR).
+fn joined_with(c: &Cluster, node: &str) -> String {
+    let (ok, out, err) = c.kubectl(&["get", "csr", "-o", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let by = v["items"].as_array().unwrap().iter().filter_map(|x| x["spec"]["username"].as_str()?.strip_prefix("system:bootstrap:").map(String::from));
+    // one node joins per token here, and the CSR's request names the node: take the only bootstrap CSR issued for it
+    let ids: Vec<String> = by.collect();
+    assert_eq!(ids.len(), 1, "bootstrap CSRs of {node}: {ids:?}");
+    ids[0].clone()
+}
+
+#[test]
+fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_come_back_with() {
+    let c = Cluster::start(&["--netns", "--cluster-signing-duration", "30m"]);
+    // r1's kubelet does not rotate: it bootstraps once and keeps that certificate
+    let n = "r1";
+    let tree = PathBuf::from(c.testbed(&["node", "create", n]).lines().last().unwrap().trim());
+    let cfg = tree.join("var/lib/kubelet/config.yaml");
+    let yaml = std::fs::read_to_string(&cfg).unwrap();
+    assert!(yaml.contains("rotateCertificates: true"), "{yaml}");
+    std::fs::write(&cfg, yaml.replace("rotateCertificates: true", "rotateCertificates: false")).unwrap();
+    c.testbed(&["node", "join", n]);
+    let real = client_not_after(&tree);
+
+    let o = kubecert(&c, &["scan", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+    let f: Vec<_> = v["forecast"].as_array().unwrap().iter().filter(|f| f["node"] == n).cloned().collect();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let client = f.iter().find(|x| x["certificate"] == "client").unwrap_or_else(|| panic!("{n} not forecast: {v}"));
+    let when = time::OffsetDateTime::parse(client["when"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp();
+    assert!((when - real).abs() <= 60, "forecast {when} vs the certificate's real not-after {real}");
+    assert_eq!(client["reasons"][0]["code"], "rotation-off", "{client}");
+    assert_eq!(client["reasons"][0]["evidence"], "kubelet-metrics", "{client}");
+    assert_eq!(client["reasons"].as_array().unwrap().len(), 1, "its join token still works: {client}");
+    assert!(client["prevent"].as_str().unwrap().contains("rotateCertificates: true"), "{client}");
+
+    // its join token deleted: it could not come back by bootstrapping either
+    let id = joined_with(&c, n);
+    fleet_support::kubectl_ok(&c, &["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{id}")]);
+    let (_, f) = forecast_of(&c, n);
+    let client = f.iter().find(|x| x["certificate"] == "client").unwrap();
+    let codes: Vec<_> = client["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap().to_string()).collect();
+    assert_eq!(codes, ["rotation-off", "bootstrap-token-gone"], "{client}");
+    assert_eq!(client["reasons"][1]["token_id"], id.as_str());
+    assert!(client["reasons"][1]["fix"].as_str().unwrap().contains("bootstrap-config --node r1"), "{client}");
+
+    // a rotating node beside it is not forecast
+    c.testbed(&["node", "join", "r2"]);
+    let (_, f) = forecast_of(&c, "r2");
+    assert!(f.is_empty(), "r2 rotates, yet: {f:?}");
+    c.testbed(&["node", "stop", n]);
+}

@@ -34,6 +34,12 @@ pub struct Args {
     /// Do not read the kubelets' certificate TTLs through the API server's node proxy (no forecast).
     #[arg(long)]
     no_kubelet_metrics: bool,
+    /// Namespace of kubecert's exporter Pods, read through the API server's pod proxy for rotation-off findings and as the fallback when the node proxy is refused.
+    #[arg(long, value_name = "NAMESPACE", default_value = kubecert_cluster::scan::exporter_series::DEFAULT_NAMESPACE)]
+    exporter_namespace: String,
+    /// Do not read kubecert's exporters.
+    #[arg(long)]
+    no_exporter: bool,
     /// Count serving certificates expiring within this many days as expiring soon.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     warn_days: u32,
@@ -50,6 +56,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         warn_within: time::Duration::days(i64::from(args.warn_days)),
         no_probe: args.no_probe,
         kubelet_metrics: !args.no_kubelet_metrics,
+        exporter_namespace: (!args.no_exporter).then_some(args.exporter_namespace),
     };
     // Handshakes are CPU work: use the cores.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
@@ -159,14 +166,28 @@ fn print_text(r: &Report, wide: bool) {
         "\n{} nodes ({} Ready) in {:.2}s: {} answered ({} cluster-signed, {} self-signed, {} foreign; {} expired, {} expiring soon), {} unreachable",
         s.nodes, s.ready, s.seconds, s.answered, s.cluster_signed, s.self_signed, s.foreign, s.expired, s.expiring_soon, s.unreachable
     );
-    let unknown = r.deadlines.iter().filter(|d| d.unknown.is_some()).count();
-    if unknown > 0 {
-        println!("certificate deadlines unknown for {unknown} node(s) (their kubelet metrics could not be read through the node proxy{})", if wide { "" } else { "; -o wide says why" });
+    let unread: Vec<_> = r.deadlines.iter().filter(|d| d.unknown.is_some()).collect();
+    if !unread.is_empty() {
+        let fallback = unread.iter().filter(|d| d.client.as_ref().is_some_and(|c| c.source == scan::forecast::Source::Exporter)).count();
+        println!(
+            "kubelet metrics not readable through the node proxy for {} node(s): {fallback} dated from kubecert's exporter instead, {} unknown{}",
+            unread.len(),
+            unread.len() - fallback,
+            if wide { "" } else { " (-o wide says why)" }
+        );
         if wide {
-            for d in r.deadlines.iter().filter(|d| d.unknown.is_some()) {
-                println!("  {}: {}", d.node, d.unknown.as_deref().unwrap_or_default());
+            for d in &unread {
+                println!("  {}: {}{}", d.node, d.unknown.as_deref().unwrap_or_default(), d.exporter_error.as_ref().map(|e| format!("; exporter: {e}")).unwrap_or_default());
             }
         }
+    }
+    match &r.exporters {
+        Some(e) if e.error.is_some() => println!("kubecert exporters in {}: not read ({})", e.namespace, e.error.as_deref().unwrap_or_default()),
+        Some(e) if e.nodes > 0 => println!("kubecert exporters in {}: read on {} node(s)", e.namespace, e.nodes),
+        _ => {}
+    }
+    for d in r.deadlines.iter().filter(|d| d.client.is_none() && !d.client_blockers.is_empty()) {
+        println!("{}: {} (client certificate's expiry unknown)", d.node, d.client_blockers.iter().map(|b| b.message.as_str()).collect::<Vec<_>>().join("; "));
     }
     if !r.forecast.is_empty() {
         println!("\n{}", render::paint(on, "1;31", "forecast: these nodes will break, soonest first"));
@@ -174,7 +195,7 @@ fn print_text(r: &Report, wide: bool) {
             let when = kubecert_cluster::token::rfc3339(f.when);
             println!("  {when}  {} ({:?} certificate) {}", f.node, f.certificate, f.consequence);
             for why in &f.reasons {
-                println!("      because {why}");
+                println!("      because {}", why.message);
             }
             println!("      prevent: {}", f.prevent);
         }
