@@ -306,6 +306,38 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
     assert_eq!(client["reasons"].as_array().unwrap().len(), 1, "its join token still works: {client}");
     assert!(client["prevent"].as_str().unwrap().contains("rotateCertificates: true"), "{client}");
 
+    // the same forecast served as metrics (what the PrometheusRule alerts on), by a long-running
+    // `scan --serve` scanning every second
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = KillOnDrop(c
+        .command_in_cluster(env!("CARGO_BIN_EXE_kubecert"))
+        .args(["scan", "--serve", "127.0.0.1:9655", "--every", "1s", "--kubeconfig"])
+        .arg(c.kubeconfig())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubecert scan --serve"));
+    let metrics = |want: &str| {
+        wait_until(want, 60, || {
+            let o = c.command_in_cluster("curl").args(["-sf", "http://127.0.0.1:9655/metrics"]).output().unwrap();
+            let body = String::from_utf8_lossy(&o.stdout).to_string();
+            body.contains(want).then_some(body)
+        })
+    };
+    let body = metrics("kubecert_forecast_timestamp_seconds{node=\"r1\"");
+    let line = body.lines().find(|l| l.starts_with("kubecert_forecast_timestamp_seconds{node=\"r1\"")).unwrap();
+    let (labels, value) = line.rsplit_once(' ').unwrap();
+    assert_eq!(labels, "kubecert_forecast_timestamp_seconds{node=\"r1\",certificate=\"client\",reason=\"rotation-off\"}", "{body}");
+    assert!((value.parse::<i64>().unwrap() - real).abs() <= 60, "served {value} vs the certificate's real not-after {real}");
+    assert!(body.contains("kubecert_scan_success 1\n"), "{body}");
+    assert!(!body.contains("kubecert_forecast_timestamp_seconds{node=\"r2\""), "{body}");
+
     // its join token deleted: it could not come back by bootstrapping either
     let id = joined_with(&c, n);
     fleet_support::kubectl_ok(&c, &["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{id}")]);
@@ -315,6 +347,8 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
     assert_eq!(codes, ["rotation-off", "bootstrap-token-gone"], "{client}");
     assert_eq!(client["reasons"][1]["token_id"], id.as_str());
     assert!(client["reasons"][1]["fix"].as_str().unwrap().contains("bootstrap-config --node r1"), "{client}");
+    metrics("kubecert_forecast_reason{node=\"r1\",certificate=\"client\",reason=\"bootstrap-token-gone\"} 1");
+    drop(server);
 
     // a rotating node beside it is not forecast
     c.testbed(&["node", "join", "r2"]);

@@ -40,6 +40,15 @@ pub struct Args {
     /// Do not read kubecert's exporters.
     #[arg(long)]
     no_exporter: bool,
+    /// Keep running: scan every --every and serve the last forecast as Prometheus metrics on ADDR:PORT (/metrics, /healthz); see deploy/forecast.yaml.
+    #[arg(long, value_name = "ADDR:PORT")]
+    serve: Option<std::net::SocketAddr>,
+    /// With --serve: time between scans (e.g. 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::node_args::parse_duration, requires = "serve")]
+    every: time::Duration,
+    /// With --serve: use the Pod's service account instead of a kubeconfig.
+    #[arg(long, requires = "serve")]
+    in_cluster: bool,
     /// Count serving certificates expiring within this many days as expiring soon.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     warn_days: u32,
@@ -60,6 +69,27 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     };
     // Handshakes are CPU work: use the cores.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
+    if let Some(listen) = args.serve {
+        let every = std::time::Duration::try_from(args.every).ok().filter(|d| !d.is_zero()).context("--every must be positive")?;
+        return rt.block_on(async move {
+            let admin = if args.in_cluster {
+                let client = kubecert_cluster::exporter::in_cluster_client()?;
+                kubecert_cluster::client::AdminClient { client, server: "in-cluster".into(), ca_der: Vec::new(), source: "service account".into() }
+            } else {
+                admin(global).await?
+            };
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listen on {listen}"))?;
+            eprintln!("kubecert scan: serving the forecast on http://{}/metrics, a scan every {}", listener.local_addr()?, render::human_duration(args.every));
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("install the SIGTERM handler")?;
+            tokio::select! {
+                _ = scan::metrics::serve(admin, opts, listener, every) => {}
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("kubecert scan: stopped");
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     let report = rt.block_on(async {
         let admin = admin(global).await?;
         let bar = std::io::stderr().is_terminal() && !matches!(global.output, Output::Json | Output::Yaml) || std::env::var_os("KUBECERT_PROGRESS").is_some();

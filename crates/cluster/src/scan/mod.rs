@@ -11,6 +11,7 @@ pub mod csrs;
 pub mod exporter_series;
 pub mod forecast;
 pub mod kubelet_metrics;
+pub mod metrics;
 pub mod nodes;
 pub mod serving;
 
