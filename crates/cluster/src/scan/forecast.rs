@@ -353,12 +353,15 @@ fn window(index: &CsrIndex, node: &str, signer: &str, expires: OffsetDateTime, s
 }
 
 /// The expiry from the first source that knows it: the kubelet's gauge, the exporter, the newest issued certificate.
-fn deadline(index: &CsrIndex, node: &str, signer: &str, ttl: Option<f64>, exporter: Option<OffsetDateTime>, now: OffsetDateTime) -> Option<Deadline> {
+/// The issued certificate is only trusted for a kubelet that answered without the gauge (rotation
+/// off: it keeps the certificate it was issued); a kubelet that could not be asked may have rotated since.
+fn deadline(index: &CsrIndex, node: &str, signer: &str, ttl: Option<f64>, exporter: Option<OffsetDateTime>, kubelet_answered: bool, now: OffsetDateTime) -> Option<Deadline> {
     let from_kubelet = ttl.filter(|s| (-1e10..1e10).contains(s)).and_then(|s| now.checked_add(time::Duration::seconds(s as i64)));
     let (expires, source) = match (from_kubelet, exporter) {
         (Some(t), _) => (t, Source::Kubelet),
         (None, Some(t)) => (t, Source::Exporter),
-        (None, None) => (index.issued(node, signer).iter().map(|i| i.not_after).max()?, Source::IssuingCsr),
+        (None, None) if kubelet_answered => (index.issued(node, signer).iter().map(|i| i.not_after).max()?, Source::IssuingCsr),
+        (None, None) => return None,
     };
     Some(window(index, node, signer, expires, source, now))
 }
@@ -423,8 +426,9 @@ pub fn judge(node: &str, input: NodeInputs, index: &CsrIndex, facts: ClusterFact
         (_, Some(e)) if e.rotation_disabled => Some(RotationEvidence::ExporterFinding),
         _ => None,
     };
-    let client = deadline(index, node, CLIENT_SIGNER, client_ttl, exporter.and_then(|e| e.client_not_after), now);
-    let serving = deadline(index, node, SERVING_SIGNER, server_ttl, exporter.and_then(|e| e.serving_not_after), now);
+    let answered = rotating.is_some();
+    let client = deadline(index, node, CLIENT_SIGNER, client_ttl, exporter.and_then(|e| e.client_not_after), answered, now);
+    let serving = deadline(index, node, SERVING_SIGNER, server_ttl, exporter.and_then(|e| e.serving_not_after), answered, now);
     let mut client_reasons = blockers(index, node, CLIENT_SIGNER, facts, now);
     if let Some(evidence) = rotation_off {
         // Nothing renews it at all: that decides, whatever its CSRs say.
@@ -619,6 +623,9 @@ mod tests {
         assert_eq!(d.client.as_ref().unwrap().source, Source::Exporter);
         assert_eq!(f[0].when, na + time::Duration::hours(1));
         assert!(matches!(f[0].reasons[0].reason, Reason::RotationOff { evidence: RotationEvidence::ExporterFinding }), "{f:?}");
+        // the kubelet not asked and no exporter: unknown, not the issued certificate's date
+        let (d, f) = judge("r1", NodeInputs { ttls: &gone, exporter: None }, &CsrIndex::new(&csrs), FINE, now);
+        assert!(d.client.is_none() && d.unknown.as_deref() == Some("403") && f.is_empty(), "{d:?}");
         // rotation on (gauge there): nothing to forecast
         let on = KubeletTtls::Read { client_ttl_seconds: Some(32_400.0), server_ttl_seconds: None, rotating_client: true };
         assert!(judge("r1", NodeInputs { ttls: &on, exporter: None }, &CsrIndex::new(&csrs), FINE, now).1.is_empty());
