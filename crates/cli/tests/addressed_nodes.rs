@@ -296,12 +296,7 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
     let c = Cluster::start(&["--netns", "--cluster-signing-duration", "30m"]);
     // r1's kubelet does not rotate: it bootstraps once and keeps that certificate
     let n = "r1";
-    let tree = PathBuf::from(c.testbed(&["node", "create", n]).lines().last().unwrap().trim());
-    let cfg = tree.join("var/lib/kubelet/config.yaml");
-    let yaml = std::fs::read_to_string(&cfg).unwrap();
-    assert!(yaml.contains("rotateCertificates: true"), "{yaml}");
-    std::fs::write(&cfg, yaml.replace("rotateCertificates: true", "rotateCertificates: false")).unwrap();
-    c.testbed(&["node", "join", n]);
+    let tree = join_without_rotation(&c, n);
     let real = client_not_after(&tree);
 
     let o = kubecert(&c, &["scan", "-o", "json"]);

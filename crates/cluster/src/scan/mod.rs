@@ -359,10 +359,14 @@ pub async fn scan(admin: &AdminClient, opts: &ScanOptions, mut progress: impl Fn
     let names: Vec<String> = reports.iter().map(|r| r.name.clone()).collect();
     let ttls = async {
         if opts.kubelet_metrics {
-            futures::stream::iter(names.iter().map(|n| kubelet_metrics::read(client, n, opts.timeout.saturating_mul(2))))
-                .buffered(opts.concurrency.clamp(1, 64))
-                .collect::<Vec<_>>()
-                .await
+            // Unordered: in order, one silent kubelet (2 × timeout) held up the next 63 reads
+            // (bench/scan.sh measured 38 nodes/s at 5,000 Nodes with 5 % silent).
+            let mut read: Vec<(usize, kubelet_metrics::KubeletTtls)> = futures::stream::iter(names.iter().enumerate().map(|(i, n)| async move { (i, kubelet_metrics::read(client, n, opts.timeout.saturating_mul(2)).await) }))
+                .buffer_unordered(opts.concurrency.clamp(1, 64))
+                .collect()
+                .await;
+            read.sort_by_key(|(i, _)| *i);
+            read.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
         } else {
             names.iter().map(|_| kubelet_metrics::KubeletTtls::Unknown { reason: "not read (--no-kubelet-metrics)".into() }).collect()
         }
