@@ -1,4 +1,7 @@
-//! The simulated kubelets: one process serving N distinct certificates on N 127.0.0.1 ports.
+//! The simulated kubelets: one process serving N distinct certificates on N ports of one address
+//! (`BENCH_ADDRESS`; the API server's node proxy refuses loopback, so bench/scan.sh picks the
+//! machine's own address). Those that speak TLS also answer `GET /metrics` with the kubelet's
+//! certificate TTL gauges, as the scan reads them through the node proxy.
 //! Kinds, by index: cluster-signed and valid (the cluster CA, as a `kubelet-serving` CSR would
 //! give), self-signed (a `<node>-ca@<time>` CA plus leaf, as the kubelet makes), cluster-signed
 //! but expired, refused (a port nobody listens on), silent (accepts TCP, never speaks TLS).
@@ -10,8 +13,17 @@ use kubecert_pki::{self_signed_ca, sign_with_dates, CertificateAuthority, KeyTyp
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+/// Where the endpoints listen (`BENCH_ADDRESS`, default 127.0.0.1).
+pub fn address() -> std::net::IpAddr {
+    std::env::var("BENCH_ADDRESS").ok().and_then(|a| a.parse().ok()).unwrap_or([127, 0, 0, 1].into())
+}
+
+/// The client certificate TTL every simulated kubelet reports (30 days).
+pub const CLIENT_TTL_SECONDS: u64 = 30 * 86_400;
 
 /// What endpoint `i` serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +56,7 @@ pub fn kind_of(i: usize) -> Kind {
 pub struct Endpoint {
     /// Node name.
     pub node: String,
-    /// Port on 127.0.0.1.
+    /// Port on [`address`].
     pub port: u16,
     /// What it serves.
     pub kind: Kind,
@@ -57,7 +69,7 @@ fn leaf(node: &str) -> LeafProfile {
         client_auth: false,
         server_auth: true,
         dns_names: vec![node.to_string()],
-        ip_addresses: vec!["127.0.0.1".parse().expect("IP")],
+        ip_addresses: vec![address()],
         valid_for: Duration::days(365),
     }
 }
@@ -112,14 +124,14 @@ pub async fn start(n: usize, prefix: &str, ca: &CertificateAuthority) -> anyhow:
         let kind = kind_of(i);
         if kind == Kind::Refused {
             // Bound but never listening: connections are refused, and no later bind can reuse the port.
-            let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.bind(([127, 0, 0, 1], 0).into())?;
+            let socket = if address().is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            socket.bind((address(), 0).into())?;
             let port = socket.local_addr()?.port();
             held.push(socket);
             out.push(Endpoint { node, port, kind });
             continue;
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("bind 127.0.0.1:0")?;
+        let listener = TcpListener::bind((address(), 0)).await.with_context(|| format!("bind {}:0", address()))?;
         let port = listener.local_addr()?.port();
         match kind {
             Kind::Refused => unreachable!("handled above"),
@@ -152,8 +164,29 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
     while let Ok((s, _)) = listener.accept().await {
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            // Handshake, then close: the scanner only reads the certificate.
-            let _ = acceptor.accept(s).await;
+            // The scan's probe reads the certificate and closes; the API server's node proxy
+            // then asks for /metrics, answered as the kubelet would (one request, then close).
+            let Ok(mut tls) = acceptor.accept(s).await else { return };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                true
+            });
+            if !matches!(read.await, Ok(true)) || !head.starts_with(b"GET /metrics ") {
+                return;
+            }
+            let body = format!(
+                "# TYPE kubelet_certificate_manager_client_ttl_seconds gauge\nkubelet_certificate_manager_client_ttl_seconds {CLIENT_TTL_SECONDS}\n# TYPE kubelet_certificate_manager_server_ttl_seconds gauge\nkubelet_certificate_manager_server_ttl_seconds +Inf\n"
+            );
+            let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = tls.write_all(resp.as_bytes()).await;
+            let _ = tls.shutdown().await;
         });
     }
 }

@@ -1,5 +1,5 @@
 //! Node objects for the simulated kubelets, made as cluster-admin: create, then set
-//! `status.addresses` (InternalIP 127.0.0.1), `status.daemonEndpoints.kubeletEndpoint.Port` and a
+//! `status.addresses` (InternalIP: the endpoints' address), `status.daemonEndpoints.kubeletEndpoint.Port` and a
 //! Ready condition through the status subresource. All carry the label `kubecert-bench=scan`.
 
 use futures::StreamExt;
@@ -27,7 +27,7 @@ pub async fn create(client: &kube::Client, endpoints: &[Endpoint], concurrency: 
                 // Every 10th simulated kubelet is NotReady, so the scan has callouts to make.
                 let ready = if matches!(e.kind, Kind::Expired) || e.port % 10 == 0 { "False" } else { "True" };
                 let status = serde_json::json!({"status": {
-                    "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": e.node}],
+                    "addresses": [{"type": "InternalIP", "address": crate::endpoints::address().to_string()}, {"type": "Hostname", "address": e.node}],
                     "daemonEndpoints": {"kubeletEndpoint": {"Port": e.port}},
                     "conditions": [{"type": "Ready", "status": ready, "reason": "KubecertBench", "message": "simulated", "lastHeartbeatTime": now, "lastTransitionTime": now}],
                 }});

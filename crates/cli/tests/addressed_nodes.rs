@@ -37,6 +37,16 @@ fn node_status(c: &Cluster, node: &str) -> (i32, serde_json::Value) {
     (o.status.code().unwrap_or(-1), n)
 }
 
+/// A process this test started, stopped when the test ends (also on a failed assertion).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let end = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -267,4 +277,203 @@ fn forecast_names_the_node_its_expiry_and_the_missing_binding_then_comes_true() 
     let (_, f) = forecast_of(&c, "fc2");
     assert!(f.is_empty(), "fc2 renews fine, yet: {f:?}");
     c.testbed(&["node", "stop", n]);
+}
+
+/// The bootstrap token id a node joined with (the requestor of its bootstrap CSR).
+fn joined_with(c: &Cluster, node: &str) -> String {
+    let (ok, out, err) = c.kubectl(&["get", "csr", "-o", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let by = v["items"].as_array().unwrap().iter().filter_map(|x| x["spec"]["username"].as_str()?.strip_prefix("system:bootstrap:").map(String::from));
+    // one node joins per token here, and the CSR's request names the node: take the only bootstrap CSR issued for it
+    let ids: Vec<String> = by.collect();
+    assert_eq!(ids.len(), 1, "bootstrap CSRs of {node}: {ids:?}");
+    ids[0].clone()
+}
+
+#[test]
+fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_come_back_with() {
+    let c = Cluster::start(&["--netns", "--cluster-signing-duration", "30m"]);
+    // r1's kubelet does not rotate: it bootstraps once and keeps that certificate
+    let n = "r1";
+    let tree = join_without_rotation(&c, n);
+    let real = client_not_after(&tree);
+
+    let o = kubecert(&c, &["scan", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+    let f: Vec<_> = v["forecast"].as_array().unwrap().iter().filter(|f| f["node"] == n).cloned().collect();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let client = f.iter().find(|x| x["certificate"] == "client").unwrap_or_else(|| panic!("{n} not forecast: {v}"));
+    let when = time::OffsetDateTime::parse(client["when"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp();
+    assert!((when - real).abs() <= 60, "forecast {when} vs the certificate's real not-after {real}");
+    assert_eq!(client["reasons"][0]["code"], "rotation-off", "{client}");
+    assert_eq!(client["reasons"][0]["evidence"], "kubelet-metrics", "{client}");
+    assert_eq!(client["reasons"].as_array().unwrap().len(), 1, "its join token still works: {client}");
+    assert!(client["prevent"].as_str().unwrap().contains("rotateCertificates: true"), "{client}");
+
+    // the same forecast served as metrics (what the PrometheusRule alerts on), by a long-running
+    // `scan --serve` scanning every second
+    let server = KillOnDrop(c
+        .command_in_cluster(env!("CARGO_BIN_EXE_kubecert"))
+        .args(["scan", "--serve", "127.0.0.1:9655", "--every", "1s", "--kubeconfig"])
+        .arg(c.kubeconfig())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubecert scan --serve"));
+    let metrics = |want: &str| {
+        wait_until(want, 60, || {
+            let o = c.command_in_cluster("curl").args(["-sf", "http://127.0.0.1:9655/metrics"]).output().unwrap();
+            let body = String::from_utf8_lossy(&o.stdout).to_string();
+            body.contains(want).then_some(body)
+        })
+    };
+    let body = metrics("kubecert_forecast_timestamp_seconds{node=\"r1\"");
+    let line = body.lines().find(|l| l.starts_with("kubecert_forecast_timestamp_seconds{node=\"r1\"")).unwrap();
+    let (labels, value) = line.rsplit_once(' ').unwrap();
+    assert_eq!(labels, "kubecert_forecast_timestamp_seconds{node=\"r1\",certificate=\"client\",reason=\"rotation-off\"}", "{body}");
+    assert!((value.parse::<i64>().unwrap() - real).abs() <= 60, "served {value} vs the certificate's real not-after {real}");
+    assert!(body.contains("kubecert_scan_success 1\n"), "{body}");
+    assert!(!body.contains("kubecert_forecast_timestamp_seconds{node=\"r2\""), "{body}");
+
+    // its join token deleted: it could not come back by bootstrapping either
+    let id = joined_with(&c, n);
+    fleet_support::kubectl_ok(&c, &["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{id}")]);
+    let (_, f) = forecast_of(&c, n);
+    let client = f.iter().find(|x| x["certificate"] == "client").unwrap();
+    let codes: Vec<_> = client["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap().to_string()).collect();
+    assert_eq!(codes, ["rotation-off", "bootstrap-token-gone"], "{client}");
+    assert_eq!(client["reasons"][1]["token_id"], id.as_str());
+    assert!(client["reasons"][1]["fix"].as_str().unwrap().contains("bootstrap-config --node r1"), "{client}");
+    metrics("kubecert_forecast_reason{node=\"r1\",certificate=\"client\",reason=\"bootstrap-token-gone\"} 1");
+    drop(server);
+
+    // a rotating node beside it is not forecast
+    c.testbed(&["node", "join", "r2"]);
+    let (_, f) = forecast_of(&c, "r2");
+    assert!(f.is_empty(), "r2 rotates, yet: {f:?}");
+    c.testbed(&["node", "stop", n]);
+}
+
+/// A node `name` whose kubelet does not rotate its client certificate, joined; its tree.
+fn join_without_rotation(c: &Cluster, name: &str) -> PathBuf {
+    let tree = PathBuf::from(c.testbed(&["node", "create", name]).lines().last().unwrap().trim());
+    let cfg = tree.join("var/lib/kubelet/config.yaml");
+    let yaml = std::fs::read_to_string(&cfg).unwrap();
+    assert!(yaml.contains("rotateCertificates: true"), "{yaml}");
+    std::fs::write(&cfg, yaml.replace("rotateCertificates: true", "rotateCertificates: false")).unwrap();
+    c.testbed(&["node", "join", name]);
+    tree
+}
+
+/// A user who may read what the scan reads, except `nodes/proxy` (the kubelets' API); and who may
+/// reach kubecert's exporter Pods through `pods/proxy` in kubecert-system.
+const LIMITED_RBAC: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kubecert-viewer}
+rules:
+  - {apiGroups: [''], resources: [nodes], verbs: [list]}
+  - {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests], verbs: [list]}
+  - {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles, clusterrolebindings, roles, rolebindings], verbs: [get]}
+  - {apiGroups: [authorization.k8s.io], resources: [subjectaccessreviews], verbs: [create]}
+  - {apiGroups: [''], resources: [configmaps, secrets], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubecert-viewer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubecert-viewer}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: kubecert-viewer}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: kubecert-viewer-exporters, namespace: kubecert-system}
+rules:
+  - {apiGroups: [''], resources: [pods], verbs: [list]}
+  - {apiGroups: [''], resources: [pods/proxy], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: kubecert-viewer-exporters, namespace: kubecert-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: kubecert-viewer-exporters}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: kubecert-viewer}]
+";
+
+#[test]
+fn forecast_falls_back_to_the_exporter_when_the_node_proxy_is_refused() {
+    let c = Cluster::start(&["--netns", "--cluster-signing-duration", "30m"]);
+    let tree = join_without_rotation(&c, "x1");
+    c.testbed(&["node", "join", "x2"]);
+    let real = client_not_after(&tree);
+
+    // kubecert's exporter for x1, as the DaemonSet runs it: a Pod bound to x1 and a real
+    // `kubecert exporter` reading x1's files. The testbed's container runtime is the upstream fake,
+    // which runs nothing and gives every Pod the IP 192.168.192.168; that address is put on the
+    // cluster's network namespace and the exporter process listens there, where the Pod network
+    // would deliver it, so the API server's pod proxy reaches it as it would a real Pod.
+    fleet_support::kubectl_ok(&c, &["create", "namespace", "kubecert-system"]);
+    let pod = "apiVersion: v1
+kind: Pod
+metadata: {name: kubecert-exporter-x1, namespace: kubecert-system, labels: {app.kubernetes.io/name: kubecert-exporter}}
+spec:
+  nodeName: x1
+  containers: [{name: exporter, image: kubecert, ports: [{name: metrics, containerPort: 9654}]}]
+";
+    let (ok, out) = fleet_support::kubectl_stdin(&c, None, &["apply"], pod);
+    assert!(ok, "{out}");
+    let pod_ip = wait_until("the exporter Pod Running", 60, || {
+        let (_, out, _) = c.kubectl(&["-n", "kubecert-system", "get", "pod", "kubecert-exporter-x1", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+        (v["status"]["phase"] == "Running").then(|| v["status"]["podIP"].as_str().map(String::from)).flatten()
+    });
+    let o = c.command_in_cluster("ip").args(["addr", "add", &format!("{pod_ip}/32"), "dev", "lo"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let _exporter = KillOnDrop(
+        c.command_in_cluster(env!("CARGO_BIN_EXE_kubecert"))
+            .args(["exporter", "--listen", &format!("{pod_ip}:9654"), "--root"])
+            .arg(&tree)
+            .env_remove("KUBECONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("kubecert exporter"),
+    );
+    wait_until("the exporter through the pod proxy", 30, || {
+        c.kubectl(&["get", "--raw", "/api/v1/namespaces/kubecert-system/pods/kubecert-exporter-x1:9654/proxy/healthz"]).0.then_some(())
+    });
+
+    let (ok, out) = fleet_support::kubectl_stdin(&c, None, &["apply"], LIMITED_RBAC);
+    assert!(ok, "{out}");
+    let viewer = fleet_support::user_identity(&c, "kubecert-viewer", None);
+    // the refusal is real: the API server forbids this user the node proxy
+    let (ok, _, err) = c.kubectl(&["--kubeconfig", &viewer.kubeconfig.display().to_string(), "get", "--raw", "/api/v1/nodes/x1/proxy/metrics"]);
+    assert!(!ok && err.contains("forbidden"), "{err}");
+
+    let scan = |kubeconfig: &Path| {
+        let o = c.command_in_cluster(env!("CARGO_BIN_EXE_kubecert")).args(["scan", "-o", "json", "--kubeconfig"]).arg(kubeconfig).env("NO_COLOR", "1").env_remove("KUBECONFIG").output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+        v
+    };
+    let v = scan(&viewer.kubeconfig);
+    let deadline = |v: &serde_json::Value, n: &str| v["deadlines"].as_array().unwrap().iter().find(|d| d["node"] == n).unwrap_or_else(|| panic!("{n}: {v}")).clone();
+    // x1: the node proxy refused, the dates and the rotation-off finding from its exporter
+    let d1 = deadline(&v, "x1");
+    assert!(d1["unknown"].as_str().unwrap_or_default().contains("forbidden"), "{d1}");
+    assert_eq!(d1["client"]["source"], "exporter", "{d1}");
+    assert_eq!(v["exporters"]["nodes"], 1, "{}", v["exporters"]);
+    let f = v["forecast"].as_array().unwrap().iter().find(|f| f["node"] == "x1").unwrap_or_else(|| panic!("x1 not forecast: {v}")).clone();
+    let when = time::OffsetDateTime::parse(f["when"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp();
+    assert!((when - real).abs() <= 60, "forecast {when} vs the certificate's real not-after {real}");
+    assert_eq!((f["reasons"][0]["code"].as_str(), f["reasons"][0]["evidence"].as_str()), (Some("rotation-off"), Some("exporter-finding")), "{f}");
+    // x2: no exporter there: unknown, with the refusal as the reason, and nothing forecast
+    let d2 = deadline(&v, "x2");
+    assert!(d2["unknown"].as_str().unwrap_or_default().contains("forbidden") && d2.get("client").is_none(), "{d2}");
+    assert!(!v["forecast"].as_array().unwrap().iter().any(|f| f["node"] == "x2"), "{v}");
+
+    // the admin, with the node proxy, sees the same node from the kubelet itself
+    let v = scan(&c.kubeconfig());
+    let d1 = deadline(&v, "x1");
+    assert!(d1.get("unknown").is_none(), "{d1}");
+    let f = v["forecast"].as_array().unwrap().iter().find(|f| f["node"] == "x1").unwrap().clone();
+    assert_eq!(f["reasons"][0]["evidence"], "kubelet-metrics", "{f}");
+    assert!(deadline(&v, "x2")["client"]["source"] == "kubelet");
 }

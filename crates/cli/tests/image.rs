@@ -161,5 +161,5 @@ fn kustomize_renders_deploy_with_the_built_image() {
     assert!(o.status.success(), "{}", out(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     let images: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("image: ")).collect();
-    assert_eq!(images, [IMAGE, IMAGE], "kustomize images:\n{text}");
+    assert_eq!(images, [IMAGE, IMAGE, IMAGE], "kustomize images (exporter, approver, forecast):\n{text}");
 }

@@ -34,6 +34,21 @@ pub struct Args {
     /// Do not read the kubelets' certificate TTLs through the API server's node proxy (no forecast).
     #[arg(long)]
     no_kubelet_metrics: bool,
+    /// Namespace of kubecert's exporter Pods, read through the API server's pod proxy for rotation-off findings and as the fallback when the node proxy is refused.
+    #[arg(long, value_name = "NAMESPACE", default_value = kubecert_cluster::scan::exporter_series::DEFAULT_NAMESPACE)]
+    exporter_namespace: String,
+    /// Do not read kubecert's exporters.
+    #[arg(long)]
+    no_exporter: bool,
+    /// Keep running: scan every --every and serve the last forecast as Prometheus metrics on ADDR:PORT (/metrics, /healthz); see deploy/forecast.yaml.
+    #[arg(long, value_name = "ADDR:PORT")]
+    serve: Option<std::net::SocketAddr>,
+    /// With --serve: time between scans (e.g. 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::node_args::parse_duration, requires = "serve")]
+    every: time::Duration,
+    /// With --serve: use the Pod's service account instead of a kubeconfig.
+    #[arg(long, requires = "serve")]
+    in_cluster: bool,
     /// Count serving certificates expiring within this many days as expiring soon.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     warn_days: u32,
@@ -50,9 +65,31 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         warn_within: time::Duration::days(i64::from(args.warn_days)),
         no_probe: args.no_probe,
         kubelet_metrics: !args.no_kubelet_metrics,
+        exporter_namespace: (!args.no_exporter).then_some(args.exporter_namespace),
     };
     // Handshakes are CPU work: use the cores.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
+    if let Some(listen) = args.serve {
+        let every = std::time::Duration::try_from(args.every).ok().filter(|d| !d.is_zero()).context("--every must be positive")?;
+        return rt.block_on(async move {
+            let admin = if args.in_cluster {
+                let client = kubecert_cluster::exporter::in_cluster_client()?;
+                kubecert_cluster::client::AdminClient { client, server: "in-cluster".into(), ca_der: Vec::new(), source: "service account".into() }
+            } else {
+                admin(global).await?
+            };
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listen on {listen}"))?;
+            eprintln!("kubecert scan: serving the forecast on http://{}/metrics, a scan every {}", listener.local_addr()?, render::human_duration(args.every));
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("install the SIGTERM handler")?;
+            tokio::select! {
+                _ = scan::metrics::serve(admin, opts, listener, every) => {}
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("kubecert scan: stopped");
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     let report = rt.block_on(async {
         let admin = admin(global).await?;
         let bar = std::io::stderr().is_terminal() && !matches!(global.output, Output::Json | Output::Yaml) || std::env::var_os("KUBECERT_PROGRESS").is_some();
@@ -159,14 +196,28 @@ fn print_text(r: &Report, wide: bool) {
         "\n{} nodes ({} Ready) in {:.2}s: {} answered ({} cluster-signed, {} self-signed, {} foreign; {} expired, {} expiring soon), {} unreachable",
         s.nodes, s.ready, s.seconds, s.answered, s.cluster_signed, s.self_signed, s.foreign, s.expired, s.expiring_soon, s.unreachable
     );
-    let unknown = r.deadlines.iter().filter(|d| d.unknown.is_some()).count();
-    if unknown > 0 {
-        println!("certificate deadlines unknown for {unknown} node(s) (their kubelet metrics could not be read through the node proxy{})", if wide { "" } else { "; -o wide says why" });
+    let unread: Vec<_> = r.deadlines.iter().filter(|d| d.unknown.is_some()).collect();
+    if !unread.is_empty() {
+        let fallback = unread.iter().filter(|d| d.client.as_ref().is_some_and(|c| c.source == scan::forecast::Source::Exporter)).count();
+        println!(
+            "kubelet metrics not readable through the node proxy for {} node(s): {fallback} dated from kubecert's exporter instead, {} unknown{}",
+            unread.len(),
+            unread.len() - fallback,
+            if wide { "" } else { " (-o wide says why)" }
+        );
         if wide {
-            for d in r.deadlines.iter().filter(|d| d.unknown.is_some()) {
-                println!("  {}: {}", d.node, d.unknown.as_deref().unwrap_or_default());
+            for d in &unread {
+                println!("  {}: {}{}", d.node, d.unknown.as_deref().unwrap_or_default(), d.exporter_error.as_ref().map(|e| format!("; exporter: {e}")).unwrap_or_default());
             }
         }
+    }
+    match &r.exporters {
+        Some(e) if e.error.is_some() => println!("kubecert exporters in {}: not read ({})", e.namespace, e.error.as_deref().unwrap_or_default()),
+        Some(e) if e.nodes > 0 => println!("kubecert exporters in {}: read on {} node(s)", e.namespace, e.nodes),
+        _ => {}
+    }
+    for d in r.deadlines.iter().filter(|d| d.client.is_none() && !d.client_blockers.is_empty()) {
+        println!("{}: {} (client certificate's expiry unknown)", d.node, d.client_blockers.iter().map(|b| b.message.as_str()).collect::<Vec<_>>().join("; "));
     }
     if !r.forecast.is_empty() {
         println!("\n{}", render::paint(on, "1;31", "forecast: these nodes will break, soonest first"));
@@ -174,7 +225,7 @@ fn print_text(r: &Report, wide: bool) {
             let when = kubecert_cluster::token::rfc3339(f.when);
             println!("  {when}  {} ({:?} certificate) {}", f.node, f.certificate, f.consequence);
             for why in &f.reasons {
-                println!("      because {why}");
+                println!("      because {}", why.message);
             }
             println!("      prevent: {}", f.prevent);
         }

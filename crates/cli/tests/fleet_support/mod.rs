@@ -57,12 +57,17 @@ pub struct NodeIdentity {
 }
 
 pub fn node_identity(c: &Cluster, node: &str) -> NodeIdentity {
+    user_identity(c, &format!("system:node:{node}"), Some("system:nodes"))
+}
+
+/// A client identity `CN=<user>[, O=<group>]` signed by the cluster CA, as a kubeconfig.
+pub fn user_identity(c: &Cluster, user: &str, group: Option<&str>) -> NodeIdentity {
     let now = OffsetDateTime::now_utc();
     let ca = CertificateAuthority::load(&std::fs::read(c.ca_cert()).unwrap(), &std::fs::read(c.ca_key()).unwrap(), now).unwrap();
     let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
     let profile = LeafProfile {
-        common_name: format!("system:node:{node}"),
-        organization: Some("system:nodes".into()),
+        common_name: user.into(),
+        organization: group.map(String::from),
         client_auth: true,
         server_auth: false,
         dns_names: vec![],

@@ -24,6 +24,9 @@ pub enum KubeletTtls {
         client_ttl_seconds: Option<f64>,
         /// Serving certificate.
         server_ttl_seconds: Option<f64>,
+        /// The client gauge is there at all: the kubelet registers it exactly when
+        /// rotateCertificates is on (cmd/kubelet/app/server.go), with +Inf while it has no certificate.
+        rotating_client: bool,
     },
     /// The proxy request failed (refused by RBAC, kubelet unreachable, timeout).
     Unknown {
@@ -41,6 +44,11 @@ pub fn gauge(text: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// Whether the gauge `name` appears in the exposition (whatever its value).
+pub fn has_gauge(text: &str, name: &str) -> bool {
+    text.lines().any(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with(' ') || r.starts_with('{')))
+}
+
 /// Reads one kubelet's TTL gauges through the node proxy, within `timeout`.
 pub async fn read(client: &kube::Client, node: &str, timeout: Duration) -> KubeletTtls {
     let path = format!("/api/v1/nodes/{node}/proxy/metrics");
@@ -52,7 +60,7 @@ pub async fn read(client: &kube::Client, node: &str, timeout: Duration) -> Kubel
         Err(_) => KubeletTtls::Unknown { reason: format!("no answer through the node proxy within {timeout:?}") },
         Ok(Err(e)) => KubeletTtls::Unknown { reason: format!("GET {path}: {}", crate::error::describe(&e)) },
         Ok(Ok(body)) if body.len() > MAX_BODY => KubeletTtls::Unknown { reason: format!("GET {path}: body larger than {MAX_BODY} bytes") },
-        Ok(Ok(body)) => KubeletTtls::Read { client_ttl_seconds: gauge(&body, CLIENT_TTL), server_ttl_seconds: gauge(&body, SERVER_TTL) },
+        Ok(Ok(body)) => KubeletTtls::Read { client_ttl_seconds: gauge(&body, CLIENT_TTL), server_ttl_seconds: gauge(&body, SERVER_TTL), rotating_client: has_gauge(&body, CLIENT_TTL) },
     }
 }
 
@@ -67,5 +75,7 @@ mod tests {
         assert_eq!(gauge(body, SERVER_TTL), None, "+Inf means no certificate");
         assert_eq!(gauge("kubelet_certificate_manager_client_ttl_seconds -12\n", CLIENT_TTL), Some(-12.0));
         assert_eq!(gauge("", CLIENT_TTL), None);
+        assert!(has_gauge(body, SERVER_TTL) && has_gauge(body, CLIENT_TTL));
+        assert!(!has_gauge("kubelet_certificate_manager_client_ttl_seconds_total 1\n# HELP kubelet_certificate_manager_client_ttl_seconds x\n", CLIENT_TTL));
     }
 }
