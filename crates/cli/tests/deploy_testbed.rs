@@ -62,7 +62,7 @@ fn run_overlay(c: &Cluster, dir: &Path) {
     // tree too, so that it reads this node and creates nothing on the machine.
     let t = |p: &str| tree.join(p).display().to_string();
     let text = format!(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\nimages:\n  - {{name: localhost/kubecert, newTag: {TAG}}}\npatches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: DaemonSet\n      metadata: {{name: kubecert-exporter, namespace: {NS}}}\n      spec:\n        template:\n          spec:\n            containers:\n              - {{name: exporter, env: {env}}}\n            volumes:\n              - {{name: etc-systemd, hostPath: {{path: {}}}}}\n              - {{name: usr-lib-systemd, hostPath: {{path: {}}}}}\n              - {{name: etc-default, hostPath: {{path: {}}}}}\n              - {{name: etc-sysconfig, hostPath: {{path: {}}}}}\n              - {{name: etc-hostname, hostPath: {{path: {}}}}}\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {{name: kubecert-approver, namespace: {NS}}}\n      spec:\n        template:\n          spec:\n            containers:\n              - {{name: approver, env: {env}}}\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\nimages:\n  - {{name: localhost/kubecert, newTag: {TAG}}}\npatches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: DaemonSet\n      metadata: {{name: kubecert-exporter, namespace: {NS}}}\n      spec:\n        template:\n          spec:\n            containers:\n              - {{name: exporter, env: {env}}}\n            volumes:\n              - {{name: etc-systemd, hostPath: {{path: {}}}}}\n              - {{name: usr-lib-systemd, hostPath: {{path: {}}}}}\n              - {{name: etc-default, hostPath: {{path: {}}}}}\n              - {{name: etc-sysconfig, hostPath: {{path: {}}}}}\n              - {{name: etc-hostname, hostPath: {{path: {}}}}}\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {{name: kubecert-approver, namespace: {NS}}}\n      spec:\n        template:\n          spec:\n            containers:\n              - {{name: approver, env: {env}}}\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {{name: kubecert-forecast, namespace: {NS}}}\n      spec:\n        template:\n          spec:\n            containers:\n              - {{name: forecast, env: {env}}}\n",
         t("etc/systemd/system"),
         t("usr/lib/systemd/system"),
         t("etc/default"),
@@ -150,6 +150,25 @@ fn deploy_runs_on_a_containerd_node_the_exporter_serves_and_the_approver_approve
         }).cloned()
     });
     let name = csr["metadata"]["name"].as_str().unwrap().to_string();
+
+    // The forecast Deployment (kubecert scan --serve, its own read-only RBAC): Ready on the node,
+    // and its /metrics dates this node's client certificate as openssl reads it.
+    wait_for(&c, "the forecast pod Running and Ready", Duration::from_secs(120), || {
+        let v = json(&c, &["get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=kubecert-forecast", "-o", "json"]);
+        v["items"].as_array()?.iter().find(|p| p["status"]["phase"] == "Running" && p["status"]["containerStatuses"][0]["ready"] == true).cloned()
+    });
+    let forecast = wait_for(&c, "the forecast's scan with this node's kubelet client certificate", Duration::from_secs(60), || {
+        let o = c.command_in_cluster("curl").args(["-sf", "--max-time", "20", &format!("http://{ip}:9655/metrics")]).output().ok()?;
+        let m = String::from_utf8_lossy(&o.stdout).into_owned();
+        (m.lines().any(|l| l == "kubecert_scan_success 1") && m.contains(&format!("node=\"{NODE}\""))).then_some(m)
+    });
+    let line = forecast
+        .lines()
+        .find(|l| l.starts_with("kubecert_kubelet_cert_not_after_seconds{") && l.contains(&format!("node=\"{NODE}\"")) && l.contains("certificate=\"client\""))
+        .unwrap_or_else(|| panic!("the forecast does not date {NODE}'s client certificate:\n{forecast}"));
+    let got: i64 = line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as i64;
+    // (the kubelet publishes a TTL, read at scrape time: the date is within a minute)
+    assert!((got - want).abs() <= 60, "{line} (openssl says NotAfter {want})");
     let (_, logs, err) = c.kubectl(&["logs", "-n", NS, "-l", "app.kubernetes.io/name=kubecert-approver", "--tail", "-1"]);
     assert!(logs.contains(&name), "the approver pods' logs do not name {name}:\n{logs}{err}");
     let approvers = json(&c, &["get", "pods", "-n", NS, "-l", "app.kubernetes.io/name=kubecert-approver", "-o", "json"]);
