@@ -111,6 +111,7 @@ fn scan_reports_real_kubelets_pending_csr_expired_token_and_calls_out_a_bad_notr
 
     // A pending CSR (serving CSRs are never auto-approved), filed as admin.
     let pending = unique_name("fleet-pending");
+    let filed = std::time::Instant::now();
     file_csr(c, None, &pending, SERVING, &format!("system:node:{good}"), &[&good], &[], &["digital signature", "server auth"]);
 
     // An expired bootstrap token, kept (a finalizer) while the token cleaner tries to delete it.
@@ -155,7 +156,9 @@ fn scan_reports_real_kubelets_pending_csr_expired_token_and_calls_out_a_bad_notr
     assert_eq!(csr["state"], "pending");
     assert_eq!(csr["requestor"], "kubernetes-admin");
     assert_eq!(csr["signer"], SERVING);
-    assert!(csr["age_seconds"].as_i64().unwrap() >= 0);
+    // its age is the time since it was filed (the API server's whole seconds), not a placeholder
+    let age = csr["age_seconds"].as_i64().unwrap();
+    assert!((0..=filed.elapsed().as_secs() as i64 + 1).contains(&age), "age {age}s, filed {:?} ago", filed.elapsed());
 
     let tok = r["tokens"].as_array().unwrap().iter().find(|t| t["id"] == id.as_str()).unwrap_or_else(|| panic!("token {id} not listed: {r:#}"));
     assert_eq!(tok["expired"], true, "{tok:#}");

@@ -19,6 +19,55 @@ pub struct CodeDoc {
 
 use Severity::{Error, Info, Warning};
 
+/// A finding code that is in [`CODES`]: made only by [`code!`](crate::code), which checks the
+/// literal against the catalog at compile time, so a misspelt code does not build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code(&'static str);
+
+impl Code {
+    /// The code's text.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `code` as a [`Code`]; panics when the catalog does not have it. Meant for const evaluation
+/// (through [`code!`](crate::code)), where that panic is a compile error.
+pub const fn catalogued(code: &'static str) -> Code {
+    let mut i = 0;
+    while i < CODES.len() {
+        if same(CODES[i].code, code) {
+            return Code(code);
+        }
+        i += 1;
+    }
+    panic!("not a finding code in kubecert_node::codes::CODES")
+}
+
+/// A catalogued finding code, checked at compile time: `code!("client-cert-expired")`.
+#[macro_export]
+macro_rules! code {
+    ($s:literal) => {{
+        const C: $crate::codes::Code = $crate::codes::catalogued($s);
+        C
+    }};
+}
+
 /// Every code, in the order a report walks the node.
 pub const CODES: &[CodeDoc] = &[
     CodeDoc { code: "kubeconfig-missing", severity: Error, title: "The kubelet's kubeconfig does not exist",

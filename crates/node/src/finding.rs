@@ -41,9 +41,9 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding with `code`, `severity` and `summary`; add evidence and fix with the builders.
-    pub fn new(code: &'static str, severity: Severity, summary: impl Into<String>) -> Self {
-        Finding { code, severity, summary: summary.into(), evidence: Vec::new(), fix: Vec::new() }
+    /// A finding with `code` (from [`code!`](crate::code): catalogued), `severity` and `summary`; add evidence and fix with the builders.
+    pub fn new(code: crate::codes::Code, severity: Severity, summary: impl Into<String>) -> Self {
+        Finding { code: code.as_str(), severity, summary: summary.into(), evidence: Vec::new(), fix: Vec::new() }
     }
 
     /// Adds a line of evidence.

@@ -10,7 +10,7 @@ pub fn check(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
     if !layout.agent_managed() {
         return vec![];
     }
-    vec![Finding::new("agent-managed-certs", Severity::Info, format!("this is a {layout} agent: the {layout} agent service fetches and renews the kubelet's certificates"))
+    vec![Finding::new(crate::code!("agent-managed-certs"), Severity::Info, format!("this is a {layout} agent: the {layout} agent service fetches and renews the kubelet's certificates"))
         .evidence(format!("{} exists", layout.paths().marker))
         .fix(format!("To renew, restart the agent (`systemctl restart {layout}-agent`); it renews certificates close to expiry at start."))]
 }

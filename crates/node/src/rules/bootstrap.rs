@@ -13,7 +13,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
         match &b.outcome {
             Err(p) if p.is_missing() => {
                 let mut f = Finding::new(
-                    "bootstrap-kubeconfig-missing",
+                    crate::code!("bootstrap-kubeconfig-missing"),
                     if usable { Severity::Info } else { Severity::Error },
                     if usable {
                         format!("{} is absent (normal after kubeadm join while the client certificate works)", b.path)
@@ -31,7 +31,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                 out.push(f);
             }
             Err(p) => out.push(
-                Finding::new("bootstrap-kubeconfig-invalid", if usable { Severity::Warning } else { Severity::Error }, format!("the bootstrap kubeconfig {} cannot be used", b.path))
+                Finding::new(crate::code!("bootstrap-kubeconfig-invalid"), if usable { Severity::Warning } else { Severity::Error }, format!("the bootstrap kubeconfig {} cannot be used", b.path))
                     .evidence(format!("{}: {p}", b.path))
                     .fix("Write a new one: `kubecert bootstrap-config --node <name>` (admin side) or `kubecert discover` (node side)."),
             ),
@@ -48,7 +48,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
                 };
                 if let Some(why) = problem {
                     out.push(
-                        Finding::new("bootstrap-kubeconfig-invalid", if usable { Severity::Warning } else { Severity::Error }, format!("the bootstrap kubeconfig {} cannot work: {why}", b.path))
+                        Finding::new(crate::code!("bootstrap-kubeconfig-invalid"), if usable { Severity::Warning } else { Severity::Error }, format!("the bootstrap kubeconfig {} cannot work: {why}", b.path))
                             .evidence(format!("{}: token id {}", b.path, v.token_id.as_deref().map(|id| format!("{id}.****************")).unwrap_or_else(|| "none".into())))
                             .fix("Write a new one: `kubecert bootstrap-config --node <name>` (admin side) or `kubecert discover` (node side)."),
                     );
@@ -58,7 +58,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
     }
     if snap.cert_dir.stale_bootstrap_key {
         out.push(
-            Finding::new("stale-bootstrap-key", Severity::Info, "kubelet-client.key.tmp is present: a TLS bootstrap started and never finished")
+            Finding::new(crate::code!("stale-bootstrap-key"), Severity::Info, "kubelet-client.key.tmp is present: a TLS bootstrap started and never finished")
                 .evidence(format!("{}/kubelet-client.key.tmp", snap.setup.cert_dir))
                 .fix("Check the node's CSR (`kubectl get csr`): Pending means nothing approves bootstrap CSRs (`kubecert rbac check`); the kubelet reuses the key when it retries."),
         );

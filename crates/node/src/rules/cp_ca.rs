@@ -15,7 +15,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
         let evidence = format!("{}: {:?}, valid until {}", ca.path, cert.info().subject, date(end));
         if s.now > end {
             out.push(
-                Finding::new("cp-ca-expired", Severity::Error, format!("the {} CA expired {}", ca.name, relative(end, s.now)))
+                Finding::new(crate::code!("cp-ca-expired"), Severity::Error, format!("the {} CA expired {}", ca.name, relative(end, s.now)))
                     .evidence(evidence)
                     .fix("Every certificate it signed is rejected; renewing leaves cannot help. Rotate the CA (kubeadm: 'Manual rotation of CA certificates'), then `kubecert renew --force`."),
             );
@@ -32,7 +32,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
         if outlived.is_empty() && !before_renewal {
             continue;
         }
-        let mut f = Finding::new("cp-ca-expiring", Severity::Warning, format!("the {} CA expires {}, before the certificates it signs would", ca.name, relative(end, s.now)))
+        let mut f = Finding::new(crate::code!("cp-ca-expiring"), Severity::Warning, format!("the {} CA expires {}, before the certificates it signs would", ca.name, relative(end, s.now)))
             .evidence(evidence);
         if !outlived.is_empty() {
             f = f.evidence(format!("valid longer than the CA: {}", outlived.join(", ")));

@@ -20,12 +20,12 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
         let name = leaf.entry.name;
         match &leaf.cert {
             Err(e) if e.is_missing() => out.push(
-                Finding::new("cp-cert-missing", Severity::Warning, format!("{name} is missing on this control-plane node"))
+                Finding::new(crate::code!("cp-cert-missing"), Severity::Warning, format!("{name} is missing on this control-plane node"))
                     .evidence(e.to_string())
                     .fix(format!("If this node runs the component that uses it, recreate it with the cluster's configuration: `{}`; nodes with external etcd have no etcd certificates.", recreate(name))),
             ),
             Err(e) => out.push(
-                Finding::new("cp-cert-invalid", Severity::Error, format!("{name} cannot be read"))
+                Finding::new(crate::code!("cp-cert-invalid"), Severity::Error, format!("{name} cannot be read"))
                     .evidence(e.to_string())
                     .fix(format!("Restore it from a backup (`kubecert backups`, `kubecert rollback`); renewal needs the old certificate as its template, so re-create a corrupted one: `{}`.", recreate(name))),
             ),

@@ -19,7 +19,7 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
             None => "there is no key for it".to_string(),
         };
         out.push(
-            Finding::new("cp-key-mismatch", Severity::Error, format!("{name}: {problem}"))
+            Finding::new(crate::code!("cp-key-mismatch"), Severity::Error, format!("{name}: {problem}"))
                 .evidence(format!("{}: {:?} ({})", leaf.entry.location.path(), cert.info().subject, cert.info().public_key_pin))
                 .fix(format!("`kubecert renew {name} --force` issues a new certificate and key as a pair; or restore the matching pair from a backup (`kubecert backups`).")),
         );

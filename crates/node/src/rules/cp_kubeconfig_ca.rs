@@ -20,7 +20,7 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
             Err(e) => format!("embeds a CA that cannot be read: {e}"),
         };
         out.push(
-            Finding::new("cp-kubeconfig-ca-stale", Severity::Error, format!("{} {what}, not the current /etc/kubernetes/pki/ca.crt", leaf.entry.name))
+            Finding::new(crate::code!("cp-kubeconfig-ca-stale"), Severity::Error, format!("{} {what}, not the current /etc/kubernetes/pki/ca.crt", leaf.entry.name))
                 .evidence(format!("{path}: certificate-authority-data"))
                 .evidence(format!("/etc/kubernetes/pki/ca.crt: {:?} ({})", ca.info().subject, ca.info().public_key_pin))
                 .fix(format!("`kubecert renew {} --force` re-issues its client certificate and embeds the current CA (backup first).", leaf.entry.name)),

@@ -40,7 +40,7 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
         let sans: Vec<String> = i.dns_names.iter().cloned().chain(i.ip_addresses.iter().map(|a| a.to_string())).collect();
         let name = leaf.entry.name;
         out.push(
-            Finding::new("cp-cert-sans-mismatch", Severity::Error, format!("{name} does not cover this node: {}", missing.join(", ")))
+            Finding::new(crate::code!("cp-cert-sans-mismatch"), Severity::Error, format!("{name} does not cover this node: {}", missing.join(", ")))
                 .evidence(format!("{}: SANs {}", leaf.entry.location.path(), sans.join(", ")))
                 .evidence(format!("read from {}", n.sources.join(", ")))
                 .fix(format!("Was it copied from another control-plane node? Make this node's own: move {} and its key aside, then `kubeadm init phase certs {name}` with this node's configuration (renewal keeps the old SANs, so `kubecert renew` does not fix this).", leaf.entry.location.path())),

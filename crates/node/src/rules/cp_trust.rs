@@ -16,7 +16,7 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
         if let Err(why) = kubecert_pki::verify_signed_by(cert, ca) {
             let name = leaf.entry.name;
             out.push(
-                Finding::new("cp-cert-untrusted", Severity::Error, format!("{name} is not signed by {}: {why}", leaf.entry.ca))
+                Finding::new(crate::code!("cp-cert-untrusted"), Severity::Error, format!("{name} is not signed by {}: {why}", leaf.entry.ca))
                     .evidence(format!("{}: issuer {:?}", leaf.entry.location.path(), cert.info().issuer))
                     .evidence(format!("{}: {:?} {}", catalog::ca_path(leaf.entry.ca).unwrap_or_default(), ca.info().subject, ca.info().public_key_pin))
                     .fix(format!("Re-issue it from this node's CA: `kubecert renew {name} --force` (the old certificate serves as the template for subject and SANs)."))

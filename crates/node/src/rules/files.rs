@@ -23,7 +23,7 @@ fn foreign_credentials(snap: &Snapshot) -> Vec<Finding> {
         .filter(|(file, holder)| holder != node && Some(file.as_str()) != current)
         .map(|(file, holder)| {
             let path = format!("{}/{file}", snap.setup.cert_dir);
-            Finding::new("foreign-credential-on-disk", Severity::Warning, format!("{path} holds node {holder:?}'s key and certificate, not this node's"))
+            Finding::new(crate::code!("foreign-credential-on-disk"), Severity::Warning, format!("{path} holds node {holder:?}'s key and certificate, not this node's"))
                 .evidence(format!("{path}: CN=system:node:{holder}"))
                 .fix(format!("It lets anyone who reads this disk act as node {holder:?}: delete it (`shred -u {path}`) once this node works with its own credential."))
         })
@@ -41,7 +41,7 @@ fn permissions(snap: &Snapshot, _s: &Settings) -> Vec<Finding> {
     keys.into_iter()
         .filter(|(_, mode)| mode & 0o077 != 0)
         .map(|(path, mode)| {
-            Finding::new("key-permissions-too-open", Severity::Warning, format!("{path} is readable by group or others (mode {mode:04o})"))
+            Finding::new(crate::code!("key-permissions-too-open"), Severity::Warning, format!("{path} is readable by group or others (mode {mode:04o})"))
                 .evidence(format!("{path}: mode {mode:04o}"))
                 .fix(format!("chmod 600 {path}"))
         })

@@ -12,7 +12,7 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
     let Some(cp) = &snap.control_plane else { return Vec::new() };
     let Some(cert) = &cp.kubelet_conf_embedded else { return Vec::new() };
     vec![
-        Finding::new("kubelet-conf-embedded-cert", Severity::Warning, format!("kubelet.conf embeds a client certificate that rotation will not replace (expires {})", date(cert.info().not_after)))
+        Finding::new(crate::code!("kubelet-conf-embedded-cert"), Severity::Warning, format!("kubelet.conf embeds a client certificate that rotation will not replace (expires {})", date(cert.info().not_after)))
             .evidence(format!("/etc/kubernetes/kubelet.conf: client-certificate-data {:?}", cert.info().subject))
             .fix("Point it at the rotating file, as kubeadm does: `kubeadm init phase kubelet-finalize enable-client-cert-rotation` (needs /var/lib/kubelet/pki/kubelet-client-current.pem), then restart the kubelet."),
     ]

@@ -17,7 +17,7 @@ pub fn check(snap: &Snapshot, _: &Settings) -> Vec<Finding> {
         (Some(_), None) => "sa.pub is missing".to_string(),
     };
     vec![
-        Finding::new("sa-key-mismatch", Severity::Error, format!("service-account keys: {problem}"))
+        Finding::new(crate::code!("sa-key-mismatch"), Severity::Error, format!("service-account keys: {problem}"))
             .evidence("/etc/kubernetes/pki/sa.key, /etc/kubernetes/pki/sa.pub")
             .fix("Restore the pair from a backup or from another control-plane node (all must share it); `openssl pkey -in sa.key -pubout -out sa.pub` rebuilds sa.pub from sa.key. A new pair invalidates every service-account token."),
     ]

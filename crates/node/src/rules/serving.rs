@@ -16,9 +16,9 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
         "Renewal goes through kubelet-serving CSRs, which nothing approves by default: `kubecert approve` approves valid ones.".to_string()
     };
     if s.now > i.not_after {
-        vec![Finding::new("serving-cert-expired", Severity::Error, format!("the kubelet's serving certificate expired {}", relative(i.not_after, s.now))).evidence(ev).fix(fix)]
+        vec![Finding::new(crate::code!("serving-cert-expired"), Severity::Error, format!("the kubelet's serving certificate expired {}", relative(i.not_after, s.now))).evidence(ev).fix(fix)]
     } else if i.not_after - s.now < s.warn_within {
-        vec![Finding::new("serving-cert-expiring-soon", Severity::Warning, format!("the kubelet's serving certificate expires {}", relative(i.not_after, s.now))).evidence(ev).fix(fix)]
+        vec![Finding::new(crate::code!("serving-cert-expiring-soon"), Severity::Warning, format!("the kubelet's serving certificate expires {}", relative(i.not_after, s.now))).evidence(ev).fix(fix)]
     } else {
         vec![]
     }

@@ -11,7 +11,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
     let Some(ca) = cluster_ca(snap) else {
         if snap.kubeconfig.outcome.is_ok() {
             out.push(
-                Finding::new("ca-missing", Severity::Warning, "no cluster CA found; the client certificate's chain cannot be checked")
+                Finding::new(crate::code!("ca-missing"), Severity::Warning, "no cluster CA found; the client certificate's chain cannot be checked")
                     .evidence(format!("{}: {}", snap.cluster_ca.path, snap.cluster_ca.outcome.as_ref().err().map(|p| p.to_string()).unwrap_or_default()))
                     .evidence(format!("{} has no certificate-authority(-data)", snap.kubeconfig.path))
                     .fix("Copy the cluster CA (control plane: /etc/kubernetes/pki/ca.crt) to the node, or `kubecert discover` which fetches and pins it."),
@@ -22,7 +22,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
     let ci = ca.info();
     if s.now > ci.not_after {
         out.push(
-            Finding::new("ca-expired", Severity::Error, format!("the cluster CA {:?} expired on {}", ci.subject, date(ci.not_after)))
+            Finding::new(crate::code!("ca-expired"), Severity::Error, format!("the cluster CA {:?} expired on {}", ci.subject, date(ci.not_after)))
                 .fix("Every certificate it signed is unusable: rotate the cluster CA (kubeadm: 'Manual rotation of CA certificates'); this is not a node-local repair."),
         );
     }
@@ -30,7 +30,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
     let signer = client_signer_ca(snap).unwrap_or(ca);
     if let Some(cert) = client_cert(snap)
         && let Err(why) = kubecert_pki::verify_signed_by(cert.leaf(), signer) {
-            let mut f = Finding::new("client-cert-untrusted", Severity::Error, format!("the client certificate is not signed by the cluster CA: {why}"))
+            let mut f = Finding::new(crate::code!("client-cert-untrusted"), Severity::Error, format!("the client certificate is not signed by the cluster CA: {why}"))
                 .evidence(format!("{}: issuer {:?}", cert.origin, cert.leaf().info().issuer))
                 .evidence(format!("client CA {:?} ({})", signer.info().subject, signer.info().public_key_pin));
             f.fix.extend(new_credential_fix(snap));
@@ -44,7 +44,7 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
         if let Ok(o) = &other.outcome
             && o.der() != ca.der() {
                 out.push(
-                    Finding::new("ca-mismatch", Severity::Warning, format!("{} is a different CA from the one {} trusts", other.path, snap.kubeconfig.path))
+                    Finding::new(crate::code!("ca-mismatch"), Severity::Warning, format!("{} is a different CA from the one {} trusts", other.path, snap.kubeconfig.path))
                         .evidence(format!("{}: {:?} {}", other.path, o.info().subject, o.info().public_key_pin))
                         .evidence(format!("{}: {:?} {}", snap.kubeconfig.path, ci.subject, ci.public_key_pin))
                         .fix("After a CA rotation, update both to the current cluster CA (control plane: /etc/kubernetes/pki/ca.crt), then restart the kubelet."),

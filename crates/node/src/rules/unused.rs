@@ -26,11 +26,11 @@ pub fn check(snap: &Snapshot, s: &Settings) -> Vec<Finding> {
         let Some(stale) = stale else { continue };
         let why = snap.presented_evidence();
         let f = if l.is_embedded() {
-            Finding::new("kubeconfig-embedded-cert-stale", Severity::Warning, format!("{l} is stale and unused: {stale}"))
+            Finding::new(crate::code!("kubeconfig-embedded-cert-stale"), Severity::Warning, format!("{l} is stale and unused: {stale}"))
                 .evidence(why)
                 .fix(format!("With rotation on the kubelet falls back to it when the store's pair expires; replace client-certificate-data/client-key-data in {} with `client-certificate`/`client-key` pointing at {}/kubelet-client-current.pem.", snap.kubeconfig.path, snap.setup.cert_dir))
         } else {
-            Finding::new("unused-client-cert-stale", Severity::Warning, format!("{l} is stale and unused: {stale}"))
+            Finding::new(crate::code!("unused-client-cert-stale"), Severity::Warning, format!("{l} is stale and unused: {stale}"))
                 .evidence(why)
                 .fix("It does not affect the kubelet; remove it (after a backup) so that people and tools do not mistake it for the kubelet's credential.")
         };
