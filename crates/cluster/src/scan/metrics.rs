@@ -9,6 +9,18 @@ use std::fmt::Write as _;
 use super::Report;
 use crate::exporter::metrics::escape;
 
+/// Every family [`render`] writes (the alerts in deploy/ may use only these and the exporter's).
+pub const FAMILIES: &[&str] = &[
+    "kubecert_scan_success",
+    "kubecert_scan_timestamp_seconds",
+    "kubecert_scan_duration_seconds",
+    "kubecert_scan_nodes",
+    "kubecert_forecast_timestamp_seconds",
+    "kubecert_forecast_reason",
+    "kubecert_kubelet_cert_not_after_seconds",
+    "kubecert_kubelet_cert_unknown",
+];
+
 fn family(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} gauge");
@@ -144,5 +156,7 @@ mod tests {
         assert!(t.contains("kubecert_kubelet_cert_not_after_seconds{node=\"n\\\"1\",certificate=\"client\",source=\"issuing-csr\"} 1800000000\n"), "{t}");
         assert!(t.contains("kubecert_kubelet_cert_unknown{node=\"n2\"} 1\n"), "{t}");
         assert_eq!(render(&ScanState::default()).trim_end().lines().last(), Some("kubecert_scan_success 0"));
+        let written: Vec<&str> = t.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+        assert_eq!(written, FAMILIES, "FAMILIES must list what render writes");
     }
 }
