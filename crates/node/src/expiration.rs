@@ -3,8 +3,8 @@
 //! serving certificates (which kubeadm leaves out) — driven by one declarative catalog, like
 //! kubeadm's certlist. The JSON form is kubeadm's `CertificateExpirationInfo`.
 
-use crate::root::NodeRoot;
-use crate::snapshot::Snapshot;
+use crate::root::{NodeRoot, ReadError};
+use crate::snapshot::{Problem, Snapshot};
 use kubecert_config::Kubeconfig;
 use kubecert_pki::Certificate;
 use serde::Serialize;
@@ -52,11 +52,31 @@ pub struct ExpirationReport {
     pub certificate_authorities: Vec<CertExpiration>,
 }
 
-fn row(name: &str, path: &str, cert: Result<Option<Certificate>, String>, ca_name: &str, now: OffsetDateTime, externally_managed: bool) -> CertExpiration {
+/// Why a row's certificate could not be read (the report's `error` field).
+#[derive(Debug, thiserror::Error)]
+enum RowError {
+    /// The file cannot be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The file holds no usable certificate.
+    #[error(transparent)]
+    Pki(#[from] kubecert_pki::PkiError),
+    /// The kubeconfig does not parse or resolve.
+    #[error(transparent)]
+    Kubeconfig(#[from] kubecert_config::ConfigError),
+    /// The credential the snapshot found is unusable.
+    #[error("{0}")]
+    Unusable(Problem),
+    /// `--scan` did not look inside (the reason).
+    #[error("skipped: {0}")]
+    Skipped(String),
+}
+
+fn row(name: &str, path: &str, cert: Result<Option<Certificate>, RowError>, ca_name: &str, now: OffsetDateTime, externally_managed: bool) -> CertExpiration {
     let (date, missing, error) = match cert {
         Ok(Some(c)) => (Some(c.info().not_after), false, None),
         Ok(None) => (None, true, None),
-        Err(e) => (None, false, Some(e)),
+        Err(e) => (None, false, Some(e.to_string())),
     };
     CertExpiration {
         name: name.to_string(),
@@ -70,27 +90,27 @@ fn row(name: &str, path: &str, cert: Result<Option<Certificate>, String>, ca_nam
     }
 }
 
-fn load_file(root: &NodeRoot, path: &str) -> Result<Option<Certificate>, String> {
+fn load_file(root: &NodeRoot, path: &str) -> Result<Option<Certificate>, RowError> {
     match root.read(path) {
-        Ok(f) => kubecert_pki::load_certificates(&f.bytes).map(|mut c| Some(c.remove(0))).map_err(|e| e.to_string()),
-        Err(crate::root::ReadError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Ok(f) => Ok(Some(kubecert_pki::load_certificates(&f.bytes)?.remove(0))),
+        Err(ReadError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn load_kubeconfig_cert(root: &NodeRoot, path: &str) -> Result<Option<Certificate>, String> {
+fn load_kubeconfig_cert(root: &NodeRoot, path: &str) -> Result<Option<Certificate>, RowError> {
     let f = match root.read(path) {
         Ok(f) => f,
-        Err(crate::root::ReadError::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(ReadError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    let k = Kubeconfig::parse(&f.bytes).map_err(|e| e.to_string())?;
-    let r = k.resolve(None).map_err(|e| e.to_string())?;
+    let k = Kubeconfig::parse(&f.bytes)?;
+    let r = k.resolve(None)?;
     match crate::snapshot::client_cert(root, path, r.user) {
         Ok(source) => Ok(source.chain.into_iter().next()),
         // A kubeconfig that names a certificate file that is not there: like an absent file.
         Err((_, p)) if p.is_missing() => Ok(None),
-        Err((_, p)) => Err(p.to_string()),
+        Err((_, p)) => Err(RowError::Unusable(p)),
     }
 }
 
@@ -127,7 +147,7 @@ pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> Expirati
         Some(c) => match &c.cert {
             Ok(src) => Ok(Some(src.leaf().clone())),
             Err((_, p)) if p.is_missing() => Ok(None),
-            Err((_, p)) => Err(p.to_string()),
+            Err((_, p)) => Err(RowError::Unusable(p.clone())),
         },
         None => Ok(None),
     };
@@ -140,7 +160,7 @@ pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> Expirati
         let (origin, cert) = match &c.cert {
             Ok(src) => (src.origin.clone(), Ok(Some(src.leaf().clone()))),
             Err((p, e)) if e.is_missing() => (p.clone(), Ok(None)),
-            Err((p, e)) => (p.clone(), Err(e.to_string())),
+            Err((p, e)) => (p.clone(), Err(RowError::Unusable(e.clone()))),
         };
         certs.push(row("kubelet-client-unused", &origin, cert, "ca", now, !ca_keys["ca"]));
     }
@@ -149,7 +169,7 @@ pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> Expirati
             Ok(c) if c.info().self_issued => "self-signed".to_string(),
             _ => "ca".to_string(),
         };
-        let cert = s.outcome.as_ref().map(|c| Some(c.clone())).map_err(|p| p.to_string());
+        let cert = s.outcome.as_ref().map(|c| Some(c.clone())).map_err(|p| RowError::Unusable(p.clone()));
         certs.push(row("kubelet-serving", &s.path, cert, &ca_name, now, ca_name == "self-signed"));
     }
     ExpirationReport { kind: "CertificateExpirationInfo", api_version: "output.kubeadm.k8s.io/v1alpha3", certificates: certs, certificate_authorities: cas }
@@ -167,7 +187,7 @@ pub fn scan_dir(dir: &std::path::Path, now: OffsetDateTime) -> Vec<CertExpiratio
     let mut stack = vec![(dir.to_path_buf(), 0usize)];
     let skipped = |p: &std::path::Path, why: String| {
         let name = p.to_string_lossy().into_owned();
-        row(&name, &name, Err(format!("skipped: {why}")), "", now, false)
+        row(&name, &name, Err(RowError::Skipped(why)), "", now, false)
     };
     while let Some((d, depth)) = stack.pop() {
         if crate::hostfs::is_pseudo_dir(&d) {

@@ -176,7 +176,7 @@ pub fn take(root: &NodeRoot, ov: &Overrides) -> Snapshot {
     let kubeconfig = read_kubeconfig(root, &setup.kubeconfig, &setup.cert_dir);
     let bootstrap = setup.bootstrap_kubeconfig.as_deref().map(|p| read_kubeconfig(root, p, &setup.cert_dir));
     let kubelet_config = setup.config.as_deref().map(|p| {
-        let (outcome, mode) = read_with(root, p, |f| KubeletConfiguration::parse(&f.bytes).map_err(|e| e.to_string()));
+        let (outcome, mode) = read_with(root, p, |f| KubeletConfiguration::parse(&f.bytes));
         Looked { path: p.to_string(), outcome, mode }
     });
     let mut kubeconfig = kubeconfig;
@@ -224,30 +224,31 @@ fn client_ca_problem(root: &NodeRoot, path: &str) -> Option<String> {
     }
 }
 
-fn read_with<T>(root: &NodeRoot, path: &str, parse: impl FnOnce(&NodeFile) -> Result<T, String>) -> (Result<T, Problem>, Option<u32>) {
+/// Reads `path` and parses it; a parse error becomes [`Problem::Invalid`] with its message.
+fn read_with<T, E: std::fmt::Display>(root: &NodeRoot, path: &str, parse: impl FnOnce(&NodeFile) -> Result<T, E>) -> (Result<T, Problem>, Option<u32>) {
     match root.read(path) {
-        Ok(f) => (parse(&f).map_err(Problem::Invalid), Some(f.mode)),
+        Ok(f) => (parse(&f).map_err(|e| Problem::Invalid(e.to_string())), Some(f.mode)),
         Err(e) => (Err(Problem::Read(e)), None),
     }
 }
 
 fn read_cert(root: &NodeRoot, path: &str) -> Looked<Certificate> {
     let (outcome, mode) = read_with(root, path, |f| {
-        kubecert_pki::load_certificates(&f.bytes).map(|mut c| c.remove(0)).map_err(|e| e.to_string())
+        kubecert_pki::load_certificates(&f.bytes).map(|mut c| c.remove(0))
     });
     Looked { path: path.to_string(), outcome, mode }
 }
 
 fn read_kubeconfig(root: &NodeRoot, path: &str, cert_dir: &str) -> Looked<KubeconfigView> {
     let (outcome, mode) = read_with(root, path, |f| {
-        let config = Kubeconfig::parse(&f.bytes).map_err(|e| e.to_string())?;
+        let config = Kubeconfig::parse(&f.bytes)?;
         view(root, path, config, cert_dir)
     });
     Looked { path: path.to_string(), outcome, mode }
 }
 
-fn view(root: &NodeRoot, path: &str, config: Kubeconfig, cert_dir: &str) -> Result<KubeconfigView, String> {
-    let r = config.resolve(None).map_err(|e| e.to_string())?;
+fn view(root: &NodeRoot, path: &str, config: Kubeconfig, cert_dir: &str) -> Result<KubeconfigView, kubecert_config::ConfigError> {
+    let r = config.resolve(None)?;
     let server = r.cluster.server.clone();
     let ca = match (&r.cluster.certificate_authority_data, &r.cluster.certificate_authority) {
         (Some(data), _) => Some(embedded_cert(path, "certificate-authority-data", data)),

@@ -46,14 +46,18 @@ impl KeyType {
     }
 }
 
+/// A key type name that is not one of [`KeyType::ALL`] (e.g. a mistyped `--key-type`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key type {name:?}; one of {}", KeyType::ALL.map(|(_, n)| n).join(", "))]
+pub struct UnknownKeyType {
+    /// The name given.
+    pub name: String,
+}
+
 impl std::str::FromStr for KeyType {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        KeyType::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(k, _)| *k)
-            .ok_or_else(|| format!("unknown key type {s:?}; one of {}", KeyType::ALL.map(|(_, n)| n).join(", ")))
+    type Err = UnknownKeyType;
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownKeyType> {
+        KeyType::ALL.iter().find(|(_, n)| *n == s).map(|(k, _)| *k).ok_or_else(|| UnknownKeyType { name: s.to_string() })
     }
 }
 

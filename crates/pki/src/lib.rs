@@ -21,7 +21,7 @@ pub use cert::{CertInfo, Certificate, KeyInfo};
 pub use csr::{build_csr, parse_csr, CsrInfo, RequestSubject};
 pub use error::{PkiError, Result};
 pub use identity::{node_common_name, node_name_from_common_name, validate_node_name, NodeNameError, NODES_GROUP, NODE_USER_PREFIX};
-pub use key::{load_private_key, load_public_key, KeyType, PrivateKey};
+pub use key::{load_private_key, load_public_key, KeyType, PrivateKey, UnknownKeyType};
 pub use load::{load_bundle, load_bundle_base64, load_certificates, Bundle};
 pub use pem::{decode_blocks, encode as pem_encode, Block};
 pub use pin::{parse_pin, spki_pin, PinError};

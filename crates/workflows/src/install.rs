@@ -64,14 +64,14 @@ impl InstallReport {
 pub fn run_install(target: &Target, opts: &InstallOptions, mut ci: ClientInstall, extra: InstallPlan, expected_der: &[u8], dry_run: bool) -> Result<InstallReport> {
     ci.plan.steps.extend(extra.steps);
     let kubeconfig = ci.kubeconfig.clone();
-    let verify = |root: &NodeRoot| install::verify_client_install(root, &kubeconfig, expected_der).map_err(|e| e.to_string());
+    let verify = |root: &NodeRoot| Ok(install::verify_client_install(root, &kubeconfig, expected_der)?);
     apply_plan(target, opts, ci.plan, Some(ci.style), Some(ci.kubeconfig), ci.notes, &verify, dry_run)
 }
 
 /// Applies a serving pair's plan and checks the pair its style names is `expected_der` with its key.
 pub fn run_serving_install(target: &Target, opts: &InstallOptions, plan: InstallPlan, style: InstallStyle, notes: Vec<String>, expected_der: &[u8], dry_run: bool) -> Result<InstallReport> {
     let st = style.clone();
-    let verify = move |root: &NodeRoot| verify_pair(root, &st, expected_der).map_err(|e| e.to_string());
+    let verify = move |root: &NodeRoot| Ok(verify_pair(root, &st, expected_der)?);
     apply_plan(target, opts, plan, Some(style), None, notes, &verify, dry_run)
 }
 

@@ -34,6 +34,23 @@ pub enum LoadError {
     },
 }
 
+/// Why data a kubeconfig embeds (client-key-data, certificate-authority-data) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// The base64 PEM does not decode, or what it holds does not parse.
+    #[error(transparent)]
+    Decode(#[from] kubecert_pki::PkiError),
+    /// client-key-data does not decode as base64 PEM.
+    #[error("client-key-data: {0}")]
+    KeyData(#[source] kubecert_pki::PkiError),
+    /// The data decodes but holds no private key.
+    #[error("client-key-data holds no private key")]
+    NoKey,
+    /// The data decodes but holds no certificate.
+    #[error("holds no certificate")]
+    NoCertificate,
+}
+
 impl LoadError {
     fn from_read(path: &str, e: ReadError) -> Self {
         match e {
@@ -76,9 +93,9 @@ pub struct EmbeddedKubeconfig {
     /// The embedded client certificate.
     pub cert: Certificate,
     /// The embedded client key, when present and loadable.
-    pub key: Option<Result<PrivateKey, String>>,
+    pub key: Option<Result<PrivateKey, EmbeddedError>>,
     /// The embedded cluster CA, when present and loadable.
-    pub ca: Option<Result<Certificate, String>>,
+    pub ca: Option<Result<Certificate, EmbeddedError>>,
 }
 
 /// Reads a kubeconfig and the certificate its current context's user embeds.
@@ -91,17 +108,17 @@ pub fn load_embedded_kubeconfig(root: &NodeRoot, path: &str) -> Result<EmbeddedK
     })?;
     let cert = decode_cert(data).map_err(|e| LoadError::invalid(path, format!("client-certificate-data: {e}")))?;
     let key = r.user.client_key_data.as_ref().map(|k| match kubecert_pki::load_bundle_base64(k.expose()) {
-        Ok(b) => b.key.map(|r| r.map_err(|e| e.to_string())).unwrap_or_else(|| Err("client-key-data holds no private key".into())),
-        Err(e) => Err(format!("client-key-data: {e}")),
+        Ok(b) => b.key.map(|r| r.map_err(EmbeddedError::Decode)).unwrap_or(Err(EmbeddedError::NoKey)),
+        Err(e) => Err(EmbeddedError::KeyData(e)),
     });
     let ca = r.cluster.certificate_authority_data.as_deref().map(decode_cert);
     Ok(EmbeddedKubeconfig { kubeconfig, cert, key, ca })
 }
 
-fn decode_cert(b64: &str) -> Result<Certificate, String> {
-    let mut certs = kubecert_pki::load_bundle_base64(b64).map_err(|e| e.to_string())?.certificates;
+fn decode_cert(b64: &str) -> Result<Certificate, EmbeddedError> {
+    let mut certs = kubecert_pki::load_bundle_base64(b64)?.certificates;
     if certs.is_empty() {
-        return Err("holds no certificate".into());
+        return Err(EmbeddedError::NoCertificate);
     }
     Ok(certs.remove(0))
 }

@@ -3,7 +3,7 @@
 //! names the certificates must cover (static pod manifests' flags, the hostname).
 
 use super::catalog::{self, Entry, Location, CAS, CATALOG};
-use super::{load_cert, load_embedded_kubeconfig, load_key, LoadError};
+use super::{load_cert, load_embedded_kubeconfig, load_key, EmbeddedError, LoadError};
 use crate::root::NodeRoot;
 use kubecert_pki::{Certificate, PrivateKey};
 
@@ -26,9 +26,20 @@ pub struct Leaf {
     /// The certificate.
     pub cert: Result<Certificate, LoadError>,
     /// Its key (the `.key` file, or the kubeconfig's client-key-data); `None` when absent.
-    pub key: Option<Result<PrivateKey, String>>,
+    pub key: Option<Result<PrivateKey, KeyError>>,
     /// For kubeconfigs: the embedded cluster CA.
-    pub embedded_ca: Option<Result<Certificate, String>>,
+    pub embedded_ca: Option<Result<Certificate, EmbeddedError>>,
+}
+
+/// Why a leaf's key cannot be used: its `.key` file, or its kubeconfig's client-key-data.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The `.key` file.
+    #[error(transparent)]
+    File(#[from] LoadError),
+    /// The kubeconfig's client-key-data.
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
 }
 
 /// Addresses and names this node's serving certificates must cover.
@@ -54,9 +65,9 @@ pub struct ControlPlane {
     /// Every catalog leaf that is present, or required and missing.
     pub leaves: Vec<Leaf>,
     /// `sa.key` (None when absent).
-    pub sa_key: Option<Result<PrivateKey, String>>,
+    pub sa_key: Option<Result<PrivateKey, LoadError>>,
     /// `sa.pub` as DER SPKI (None when absent).
-    pub sa_pub: Option<Result<Vec<u8>, String>>,
+    pub sa_pub: Option<Result<Vec<u8>, LoadError>>,
     /// What the serving certificates must cover.
     pub names: NodeNames,
     /// kubelet.conf embeds its client certificate (no rotation; kubeadm#2054).
@@ -87,12 +98,12 @@ pub fn take(root: &NodeRoot) -> Option<ControlPlane> {
                 let cert = load_cert(root, p);
                 let key = match load_key(root, &catalog::key_path(p)) {
                     Err(e) if e.is_missing() => None,
-                    k => Some(k.map_err(|e| e.to_string())),
+                    k => Some(k.map_err(KeyError::File)),
                 };
                 Leaf { entry, cert, key, embedded_ca: None }
             }
             Location::Kubeconfig(p) => match load_embedded_kubeconfig(root, p) {
-                Ok(k) => Leaf { entry, cert: Ok(k.cert), key: k.key, embedded_ca: k.ca },
+                Ok(k) => Leaf { entry, cert: Ok(k.cert), key: k.key.map(|r| r.map_err(KeyError::Embedded)), embedded_ca: k.ca },
                 Err(e) => Leaf { entry, cert: Err(e), key: None, embedded_ca: None },
             },
         };
@@ -103,12 +114,12 @@ pub fn take(root: &NodeRoot) -> Option<ControlPlane> {
     }
     let sa_key = match load_key(root, SA_KEY) {
         Err(e) if e.is_missing() => None,
-        k => Some(k.map_err(|e| e.to_string())),
+        k => Some(k),
     };
     let sa_pub = match root.read(SA_PUB) {
         Err(crate::root::ReadError::NotFound { .. }) => None,
-        Err(e) => Some(Err(format!("{SA_PUB}: {e}"))),
-        Ok(f) => Some(kubecert_pki::load_public_key(&f.bytes).map_err(|e| format!("{SA_PUB}: {e}"))),
+        Err(e) => Some(Err(LoadError::from_read(SA_PUB, e))),
+        Ok(f) => Some(kubecert_pki::load_public_key(&f.bytes).map_err(|e| LoadError::invalid(SA_PUB, e))),
     };
     let kubelet_conf_embedded = load_embedded_kubeconfig(root, "/etc/kubernetes/kubelet.conf").ok().map(|k| k.cert);
     Some(ControlPlane { cas, leaves, sa_key, sa_pub, names: names(root), kubelet_conf_embedded })

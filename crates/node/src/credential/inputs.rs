@@ -1,6 +1,6 @@
 //! The precedence's inputs, taken from a [`Snapshot`].
 
-use super::precedence::{choose, Choice, Inputs, KubeconfigInput, Rotation};
+use super::precedence::{choose, Choice, Inputs, KubeconfigError, KubeconfigInput, Rotation};
 use crate::snapshot::Snapshot;
 use time::OffsetDateTime;
 
@@ -27,7 +27,7 @@ pub fn config_error(snap: &Snapshot) -> Option<String> {
 pub fn choose_for(snap: &Snapshot, now: OffsetDateTime) -> Choice {
     let kubeconfig = match &snap.kubeconfig.outcome {
         Ok(v) => match &v.rejected {
-            Some(why) => Err(why.clone()),
+            Some(why) => Err(KubeconfigError::Rejected(why.clone())),
             None => {
                 let (embedded, files) = match &v.client {
                     Some(c) if c.location.is_embedded() => (Some(c), None),
@@ -37,13 +37,13 @@ pub fn choose_for(snap: &Snapshot, now: OffsetDateTime) -> Choice {
                 Ok(KubeconfigInput { files, embedded, tls_error: None, token: v.has_token })
             }
         },
-        Err(p) => Err(format!("{}: {p}", snap.kubeconfig.path)),
+        Err(p) => Err(KubeconfigError::Unloadable { path: snap.kubeconfig.path.clone(), problem: p.clone() }),
     };
     let inputs = Inputs {
         config_error: config_error(snap),
         client_ca_error: snap.client_ca_error.clone(),
         rotation: if rotation(snap) == Some(true) { Rotation::On } else { Rotation::Off },
-        bootstrap: snap.bootstrap.as_ref().map(|b| b.outcome.as_ref().map(|_| ()).map_err(|p| format!("{}: {p}", b.path))),
+        bootstrap: snap.bootstrap.as_ref().map(|b| b.outcome.as_ref().map(|_| ()).map_err(|p| KubeconfigError::Unloadable { path: b.path.clone(), problem: p.clone() })),
         kubeconfig,
         store: snap.cert_dir.store.as_ref(),
         cert_dir_pair: snap.cert_dir.pair.as_ref(),

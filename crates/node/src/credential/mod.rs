@@ -14,7 +14,7 @@ use crate::snapshot::{CertSource, Problem};
 use kubecert_pki::{Certificate, PkiError, PrivateKey};
 use serde::Serialize;
 
-pub use precedence::{choose, Choice, Inputs, Rotation, Step, Verdict};
+pub use precedence::{choose, Choice, Inputs, KubeconfigError, Rotation, Step, Verdict};
 
 /// Where a client credential is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -29,6 +29,23 @@ pub struct KubeconfigInput<'a> {
     pub token: bool,
 }
 
+/// Why the kubelet cannot use a kubeconfig (its own or the bootstrap one); the kubelet's log
+/// line quotes this.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KubeconfigError {
+    /// The file cannot be read or does not parse (missing included).
+    #[error("{path}: {problem}")]
+    Unloadable {
+        /// Node path.
+        path: String,
+        /// Why.
+        problem: crate::snapshot::Problem,
+    },
+    /// It loads, but clientcmd's validation rejects it (the kubelet's own wording).
+    #[error("{0}")]
+    Rejected(String),
+}
+
 /// What the kubelet looks at, from the snapshot.
 #[derive(Debug)]
 pub struct Inputs<'a> {
@@ -39,9 +56,9 @@ pub struct Inputs<'a> {
     /// Rotation.
     pub rotation: Rotation,
     /// `--bootstrap-kubeconfig` given: `Ok` when that file loads, else why not.
-    pub bootstrap: Option<Result<(), String>>,
+    pub bootstrap: Option<Result<(), KubeconfigError>>,
     /// The kubeconfig: loaded and accepted by clientcmd's validation, or why not (missing included).
-    pub kubeconfig: Result<KubeconfigInput<'a>, String>,
+    pub kubeconfig: Result<KubeconfigInput<'a>, KubeconfigError>,
     /// `kubelet-client-current.pem` when `os.Stat` finds it (a dangling link is absent).
     pub store: Option<&'a Credential>,
     /// `<cert-dir>/kubelet-client.crt` + `.key` when both exist.

@@ -15,8 +15,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
+/// Why a [`Verify`] check failed: the caller's own error type (the engine only shows its message
+/// and restores the files).
+pub type VerifyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A check run after the files are in place; an `Err` undoes the install.
-pub type Verify<'a> = &'a dyn Fn(&NodeRoot) -> Result<(), String>;
+pub type Verify<'a> = &'a dyn Fn(&NodeRoot) -> Result<(), VerifyError>;
 
 /// How to apply a plan.
 pub struct ApplyOptions<'a> {

@@ -32,7 +32,7 @@ pub use credential::{
     check_would_authenticate, plan_client_install, plan_serving_install, verify_client_install, ClientInstall, InstallStyle, InstalledCredentialError, NewCredential,
     WouldNotAuthenticate, CURRENT_LINK,
 };
-pub use engine::{apply, Applied, ApplyOptions, Verify};
+pub use engine::{apply, Applied, ApplyOptions, Verify, VerifyError};
 pub use error::InstallError;
 pub use manifest::{BackupState, Entry, Manifest, ManifestError, Recorded, DEFAULT_BACKUP_ROOT};
 pub use plan::{Contents, InstallPlan, PlannedChange, Step};

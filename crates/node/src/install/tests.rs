@@ -83,7 +83,7 @@ fn applies_backs_up_and_rolls_back_byte_for_byte() {
 fn a_failed_verification_restores_everything() {
     let (d, r) = node();
     let before = snapshot(d.path());
-    let fail: &dyn Fn(&NodeRoot) -> Result<(), String> = &|_| Err("wrong cert".into());
+    let fail: &dyn Fn(&NodeRoot) -> Result<(), VerifyError> = &|_| Err("wrong cert".into());
     let opts = ApplyOptions { verify: Some(fail), ..Default::default() };
     let err = apply(&r, &kubelet_plan(), &opts).unwrap_err();
     assert!(matches!(err, InstallError::RolledBack { .. }), "{err}");

@@ -9,7 +9,7 @@ mod issue;
 mod restart;
 mod select;
 
-pub use error::RenewError;
+pub use error::{KubeconfigEditError, RenewError};
 pub use restart::{node_name, renew_and_restart, MirrorPod, NotRestarted, PlannedRestart, RestartFailure, RestartOptions, RestartReport, Restarted, Served, StaticPodHost, ASIDE_DIR, MOVE_BACKUPS, STATIC_POD_PATH};
 
 use crate::controlplane::catalog::Component;
@@ -133,7 +133,7 @@ fn finish(root: &NodeRoot, p: Prepared, opts: &RenewOptions) -> Result<RenewOutc
     if opts.dry_run || issued.plan.steps.is_empty() {
         return Ok(RenewOutcome { dry_run: opts.dry_run, renewed: issued.renewed, skipped, plan, applied: None, restart, restarts: None });
     }
-    let verify = |r: &NodeRoot| issue::verify(r, &issued.expect);
+    let verify = |r: &NodeRoot| Ok(issue::verify(r, &issued.expect)?);
     let applied = install::apply(root, &issued.plan, &ApplyOptions { backup_root: opts.backup_root.clone(), verify: Some(&verify), rollback_of: None })?;
     Ok(RenewOutcome { dry_run: false, renewed: issued.renewed, skipped, plan, applied: Some(applied), restart, restarts: None })
 }
