@@ -47,11 +47,6 @@ impl Duration {
         n.checked_mul(1_000).map(|millis| Duration { millis }).filter(|d| *d <= Duration::MAX)
     }
 
-    /// `n` days, if within the bound.
-    pub fn from_days(n: u64) -> Option<Duration> {
-        n.checked_mul(86_400).and_then(Duration::from_secs)
-    }
-
     /// True for zero.
     pub fn is_zero(self) -> bool {
         self.millis == 0

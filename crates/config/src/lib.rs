@@ -2,6 +2,8 @@
 //! environment files — parsed from bytes and written back, with secrets wrapped so that they never
 //! reach a log. No file system access: the node crate reads, this crate understands.
 
+#![deny(missing_docs)]
+
 pub mod duration;
 mod error;
 mod kubeconfig;

@@ -85,7 +85,7 @@ const UNIT_NAMES: [&str; 3] = ["kubelet.service", "k3s-agent.service", "rke2-age
 const LOOSE_ENV_FILES: [&str; 4] = ["/var/lib/kubelet/kubeadm-flags.env", "/etc/default/kubelet", "/etc/sysconfig/kubelet", "/etc/kubernetes/kubelet.env"];
 
 /// Detects the layout from marker files.
-pub fn detect_layout(root: &NodeRoot) -> Layout {
+pub(crate) fn detect_layout(root: &NodeRoot) -> Layout {
     Layout::DETECTION_ORDER
         .into_iter()
         .find(|l| root.exists_lexically(l.paths().marker))

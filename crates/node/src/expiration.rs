@@ -176,7 +176,7 @@ pub fn report(root: &NodeRoot, snap: &Snapshot, now: OffsetDateTime) -> Expirati
 }
 
 /// How deep `--scan` walks: certificate folders are a few levels deep.
-pub const MAX_SCAN_DEPTH: usize = 32;
+pub(crate) const MAX_SCAN_DEPTH: usize = 32;
 
 /// Every certificate file under a host directory (recursively, not following links, at most
 /// [`MAX_SCAN_DEPTH`] deep), for `check-expiration --scan DIR`. Files that hold no certificate are

@@ -13,7 +13,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 /// The largest file kubecert reads: node certificate, config and manifest files are a few KiB.
-pub const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
 /// Whether a final symlink is followed. Intermediate directories are the caller's business
 /// ([`crate::NodeRoot`] resolves them inside the root first).
@@ -35,7 +35,7 @@ fn flags(follow: Follow) -> i32 {
 }
 
 /// Maps an open/read error to what it means for the operator.
-pub fn read_error(e: &io::Error) -> ReadError {
+pub(crate) fn read_error(e: &io::Error) -> ReadError {
     match e.kind() {
         io::ErrorKind::NotFound => ReadError::NotFound { dangling_link: None },
         io::ErrorKind::PermissionDenied => ReadError::PermissionDenied,
@@ -101,12 +101,12 @@ fn is_pseudo(st: &rustix::fs::StatFs) -> bool {
 }
 
 /// True when the directory `dir` lies on a pseudo file system (/proc, /sys, ...): not to be walked.
-pub fn is_pseudo_dir(dir: &Path) -> bool {
+pub(crate) fn is_pseudo_dir(dir: &Path) -> bool {
     rustix::fs::statfs(dir).is_ok_and(|st| is_pseudo(&st))
 }
 
 /// Reads a whole regular file of at most `limit` bytes (see the module doc).
-pub fn read_regular(path: &Path, follow: Follow, limit: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
+pub(crate) fn read_regular(path: &Path, follow: Follow, limit: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
     let (f, meta) = open_regular(path, follow)?;
     if meta.len() > limit {
         return Err(ReadError::TooLarge { size: meta.len(), limit });
@@ -128,7 +128,7 @@ pub fn read_argument(path: &Path) -> Result<Vec<u8>, ReadError> {
 
 /// Opens (creating it 0600 if missing) a lock file, never through a symlink and never blocking
 /// on a FIFO; anything but a regular file is refused.
-pub fn open_lock(path: &Path) -> io::Result<File> {
+pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
     let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).custom_flags(flags(Follow::No)).open(path)?;
     if !f.metadata()?.is_file() {
         return Err(io::Error::other(format!("{} is not a regular file", path.display())));

@@ -51,7 +51,7 @@ pub struct LayoutPaths {
 
 impl Layout {
     /// Layouts in detection order: the most specific marker first.
-    pub const DETECTION_ORDER: [Layout; 5] = [Layout::Rke2, Layout::K3s, Layout::CoreosSsl, Layout::Kubespray, Layout::Kubeadm];
+    pub(crate) const DETECTION_ORDER: [Layout; 5] = [Layout::Rke2, Layout::K3s, Layout::CoreosSsl, Layout::Kubespray, Layout::Kubeadm];
 
     /// Where this layout keeps things.
     pub fn paths(self) -> LayoutPaths {
@@ -119,7 +119,7 @@ impl Layout {
     }
 
     /// True for layouts whose agent (not a CSR) renews the kubelet's certificates.
-    pub fn agent_managed(self) -> bool {
+    pub(crate) fn agent_managed(self) -> bool {
         matches!(self, Layout::K3s | Layout::Rke2)
     }
 }

@@ -2,6 +2,8 @@
 //! independent rules into [`Finding`]s, explained from kubelet log lines, listed with their expiry,
 //! and replaced safely. Synchronous file-system code only; no network.
 
+#![deny(missing_docs)]
+
 pub mod codes;
 pub mod credential;
 pub mod controlplane;

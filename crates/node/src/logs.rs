@@ -36,7 +36,7 @@ const SERVING_APPROVE: &str = "`kubecert serving status` names the pending CSR a
 const BOOTSTRAPPING: &[&str] = &["Using bootstrap kubeconfig", "existing bootstrap client certificate", "existing bootstrap client config", "No valid private key and/or certificate found"];
 
 /// Every known message, most specific first.
-pub const PATTERNS: &[LogPattern] = &[
+pub(crate) const PATTERNS: &[LogPattern] = &[
     LogPattern { id: "bootstrap-kubeconfig-missing", needles: &["unable to load bootstrap kubeconfig"], after: &[], code: Some("bootstrap-kubeconfig-missing"),
         cause: "The kubelet's client certificate is missing, unloadable or expired, so it tried to TLS-bootstrap, and the bootstrap kubeconfig is gone (kubeadm deletes it after join).",
         fix: "Run `kubecert doctor` on the node, then `kubecert repair` (or `kubecert bootstrap-config --node NAME` where admin credentials are, and install the file)." },
@@ -194,12 +194,6 @@ pub fn explain_lines(text: &str) -> Vec<Explained> {
     out
 }
 
-/// The pattern a single line's message matches, if any (no context).
-pub fn match_line(line: &str) -> Option<&'static LogPattern> {
-    let m = message(line)?;
-    PATTERNS.iter().find(|p| p.after.is_empty() && p.needles.iter().all(|n| contains_words(&m, n)))
-}
-
 /// The message of one input line: klog's message and field values, a JSON log's `msg`/`MESSAGE`
 /// and string fields; `None` for continuation lines of multi-line values and empty lines.
 pub fn message(line: &str) -> Option<String> {
@@ -314,7 +308,7 @@ fn quoted(s: &str) -> (String, &str) {
 
 /// `needle` occurs in `hay`, ignoring ASCII case, not glued to a letter or digit on an edge where the
 /// needle itself starts or ends with one.
-pub fn contains_words(hay: &str, needle: &str) -> bool {
+pub(crate) fn contains_words(hay: &str, needle: &str) -> bool {
     let (h, n) = (hay.to_ascii_lowercase(), needle.to_ascii_lowercase());
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
     let (n_first, n_last) = (n.chars().next(), n.chars().last());

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-pub use crate::hostfs::MAX_FILE_SIZE;
+pub(crate) use crate::hostfs::MAX_FILE_SIZE;
 
 /// Symlink hops before a path counts as a loop (the Linux limit).
 const MAX_HOPS: usize = 40;
@@ -196,7 +196,7 @@ impl NodeRoot {
     }
 
     /// Does anything (file, dir, even a dangling link) exist at `node_path`?
-    pub fn exists_lexically(&self, node_path: &str) -> bool {
+    pub(crate) fn exists_lexically(&self, node_path: &str) -> bool {
         fs::symlink_metadata(self.host_path(node_path)).is_ok()
     }
 
@@ -292,7 +292,7 @@ pub fn encode_name(name: &std::ffi::OsStr) -> String {
 }
 
 /// The host bytes of a node-path string made by [`encode_name`].
-pub fn decode_name(s: &str) -> std::ffi::OsString {
+pub(crate) fn decode_name(s: &str) -> std::ffi::OsString {
     use std::os::unix::ffi::OsStringExt;
     let mut bytes = Vec::with_capacity(s.len());
     for c in s.chars() {

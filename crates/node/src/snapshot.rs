@@ -39,7 +39,7 @@ impl std::fmt::Display for Problem {
 
 impl Problem {
     /// True when the thing simply is not there (not found, or a dangling link).
-    pub fn is_missing(&self) -> bool {
+    pub(crate) fn is_missing(&self) -> bool {
         matches!(self, Problem::Read(ReadError::NotFound { .. }))
     }
 }
@@ -156,7 +156,7 @@ impl Snapshot {
     }
 
     /// "the kubelet will present X: <step>", for evidence lines.
-    pub fn presented_evidence(&self) -> String {
+    pub(crate) fn presented_evidence(&self) -> String {
         let l = self.choice.credential.as_ref().map(|l| l.to_string()).unwrap_or_else(|| "?".into());
         let what = match &self.choice.verdict {
             Verdict::Presents => format!("the kubelet will present {l}"),

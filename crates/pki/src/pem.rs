@@ -45,7 +45,7 @@ pub fn decode_blocks(input: &[u8]) -> Result<Vec<Block>> {
 }
 
 /// Decodes the base64 value of a kubeconfig `*-data` field, then splits it like [`decode_blocks`].
-pub fn decode_base64_field(value: &str) -> Result<Vec<Block>> {
+pub(crate) fn decode_base64_field(value: &str) -> Result<Vec<Block>> {
     let cleaned: String = value.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())

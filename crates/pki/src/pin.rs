@@ -4,7 +4,7 @@
 use aws_lc_rs::digest;
 
 /// The pin of a DER SubjectPublicKeyInfo.
-pub fn spki_pin(spki_der: &[u8]) -> String {
+pub(crate) fn spki_pin(spki_der: &[u8]) -> String {
     let d = digest::digest(&digest::SHA256, spki_der);
     let mut s = String::with_capacity(7 + 64);
     s.push_str("sha256:");

@@ -27,7 +27,7 @@ pub struct Bundle<'a> {
 }
 
 /// Writes `b` into `dir` (or with `dry_run` only lists it); returns `path (mode)` per file.
-pub fn write_bundle(dir: &Path, b: &Bundle<'_>, dry_run: bool) -> Result<Vec<String>> {
+pub(crate) fn write_bundle(dir: &Path, b: &Bundle<'_>, dry_run: bool) -> Result<Vec<String>> {
     let node = b.node;
     let mut files: Vec<(String, Zeroizing<String>, u32)> = vec![
         (format!("{node}.crt"), Zeroizing::new(b.cert.to_pem()), 0o644),

@@ -271,7 +271,7 @@ pub enum Rejected {
 /// Accepts an issued certificate only when it is exactly what was asked for: CN `common_name`
 /// in group system:nodes, for `key`, chaining to one of `cas` for the signer's TLS usage at `now`.
 /// Returns the certificate and the CA it chains to.
-pub fn accept_issued(pem: &str, common_name: &str, key: &PrivateKey, signer: Signer, cas: &[Certificate], now: OffsetDateTime) -> Result<(Certificate, Certificate), Rejected> {
+pub(crate) fn accept_issued(pem: &str, common_name: &str, key: &PrivateKey, signer: Signer, cas: &[Certificate], now: OffsetDateTime) -> Result<(Certificate, Certificate), Rejected> {
     let cert = load_certificates(pem.as_bytes()).ok().and_then(|c| c.into_iter().next()).ok_or(Rejected::NotACertificate)?;
     let info = cert.info();
     if info.common_names != [common_name.to_string()] || info.organizations != [NODES_GROUP.to_string()] {
@@ -286,7 +286,7 @@ pub fn accept_issued(pem: &str, common_name: &str, key: &PrivateKey, signer: Sig
 }
 
 /// Says who will approve the CSR.
-pub fn approval_plan(p: &Permissions, approve: bool, user: &str, signer: Signer) -> String {
+pub(crate) fn approval_plan(p: &Permissions, approve: bool, user: &str, signer: Signer) -> String {
     match (approve, p.can_approve, p.auto_approved) {
         (_, _, true) => format!("the kube-controller-manager approves it by itself ({user} may create certificatesigningrequests/nodeclient)"),
         (true, true, _) => format!("kubecert approves it ({user} may approve {})", signer.name()),

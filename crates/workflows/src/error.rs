@@ -68,7 +68,7 @@ impl WorkflowError {
     }
 
     /// A PKI error that is the input's fault (a refusal), said once: `PkiError::Refused` carries its own words.
-    pub fn pki_refusal(e: kubecert_pki::PkiError) -> Self {
+    pub(crate) fn pki_refusal(e: kubecert_pki::PkiError) -> Self {
         match e {
             kubecert_pki::PkiError::Refused(m) => WorkflowError::Refused(m),
             e => WorkflowError::Refused(e.to_string()),

@@ -61,7 +61,7 @@ impl InstallReport {
 
 /// Applies a client install `ci` (with `extra` steps appended, e.g. a serving pair), verifies
 /// that the kubelet will load `expected_der`, and runs the doctor; with `dry_run` only describes.
-pub fn run_install(target: &Target, opts: &InstallOptions, mut ci: ClientInstall, extra: InstallPlan, expected_der: &[u8], dry_run: bool) -> Result<InstallReport> {
+pub(crate) fn run_install(target: &Target, opts: &InstallOptions, mut ci: ClientInstall, extra: InstallPlan, expected_der: &[u8], dry_run: bool) -> Result<InstallReport> {
     ci.plan.steps.extend(extra.steps);
     let kubeconfig = ci.kubeconfig.clone();
     let verify = |root: &NodeRoot| Ok(install::verify_client_install(root, &kubeconfig, expected_der)?);
@@ -69,7 +69,7 @@ pub fn run_install(target: &Target, opts: &InstallOptions, mut ci: ClientInstall
 }
 
 /// Applies a serving pair's plan and checks the pair its style names is `expected_der` with its key.
-pub fn run_serving_install(target: &Target, opts: &InstallOptions, plan: InstallPlan, style: InstallStyle, notes: Vec<String>, expected_der: &[u8], dry_run: bool) -> Result<InstallReport> {
+pub(crate) fn run_serving_install(target: &Target, opts: &InstallOptions, plan: InstallPlan, style: InstallStyle, notes: Vec<String>, expected_der: &[u8], dry_run: bool) -> Result<InstallReport> {
     let st = style.clone();
     let verify = move |root: &NodeRoot| Ok(verify_pair(root, &st, expected_der)?);
     apply_plan(target, opts, plan, Some(style), None, notes, &verify, dry_run)

@@ -5,6 +5,8 @@
 //! before an install (node name, key/certificate pair). The CLI parses arguments, calls one of
 //! these and renders the typed result.
 
+#![deny(missing_docs)]
+
 pub mod bootstrap;
 pub mod bundle;
 pub mod csr;

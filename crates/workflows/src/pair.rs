@@ -7,7 +7,7 @@ use kubecert_node::NodeRoot;
 
 /// Why an installed pair is not the expected one.
 #[derive(Debug, thiserror::Error)]
-pub enum PairError {
+pub(crate) enum PairError {
     /// A file of the pair cannot be used (`path: why`).
     #[error("{0}")]
     Unreadable(String),
@@ -29,7 +29,7 @@ pub fn location(style: &InstallStyle) -> Location {
 }
 
 /// Checks that the pair a style names (after an install) is `expected_der` with a matching key.
-pub fn verify_pair(root: &NodeRoot, style: &InstallStyle, expected_der: &[u8]) -> Result<(), PairError> {
+pub(crate) fn verify_pair(root: &NodeRoot, style: &InstallStyle, expected_der: &[u8]) -> Result<(), PairError> {
     let (cert, key) = match style {
         InstallStyle::KubeletRotating { link, .. } => (link, link),
         InstallStyle::SeparateFiles { cert, key } => (cert, key),

@@ -210,7 +210,7 @@ fn check_issued(s: &SignedCertificate, ca: &CertificateAuthority, usage: TlsUsag
 }
 
 /// Splits `--san` values into DNS names and IP addresses; none given: the node name.
-pub fn split_sans(node: &str, sans: &[String]) -> Result<(Vec<String>, Vec<IpAddr>)> {
+pub(crate) fn split_sans(node: &str, sans: &[String]) -> Result<(Vec<String>, Vec<IpAddr>)> {
     let mut dns = Vec::new();
     let mut ips = Vec::new();
     if sans.is_empty() {

@@ -24,7 +24,7 @@ impl Target {
     /// Refuses a credential for `node` on a node whose kubelet registers under another name
     /// (NodeRestriction would refuse every request about its own Node, field report 004); with
     /// `allow` it only notes it. `Ok(Some(note))` for the operator.
-    pub fn check_node_name(&self, node: &str, allow: bool) -> Result<Option<String>> {
+    pub(crate) fn check_node_name(&self, node: &str, allow: bool) -> Result<Option<String>> {
         match &self.setup.node_name {
             Some(n) if n != node && !allow => Err(WorkflowError::refused(format!(
                 "the kubelet on this node runs as {n:?} (from {:?}), but the certificate is for {node:?}: the API server would refuse \
@@ -38,7 +38,7 @@ impl Target {
     }
 
     /// Plans the client credential install in the layout the node uses.
-    pub fn plan_client(&self, cred: &NewCredential, label: &str) -> Result<ClientInstall> {
+    pub(crate) fn plan_client(&self, cred: &NewCredential, label: &str) -> Result<ClientInstall> {
         let now = time::OffsetDateTime::now_utc();
         install::plan_client_install(&self.root, &self.setup.kubeconfig, &self.setup.cert_dir, cred, now, label).map_err(|e| match e {
             install::InstallError::InvalidPlan(m) => WorkflowError::Refused(m),

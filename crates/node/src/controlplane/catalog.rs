@@ -67,14 +67,14 @@ pub struct Entry {
 use Component::{Etcd, KubeApiserver, KubeControllerManager, KubeScheduler};
 
 /// The CAs: name and certificate path (the key is beside it).
-pub const CAS: &[(&str, &str)] = &[
+pub(crate) const CAS: &[(&str, &str)] = &[
     ("ca", "/etc/kubernetes/pki/ca.crt"),
     ("etcd-ca", "/etc/kubernetes/pki/etcd/ca.crt"),
     ("front-proxy-ca", "/etc/kubernetes/pki/front-proxy-ca.crt"),
 ];
 
 /// Every leaf, in kubeadm's (alphabetical) order.
-pub const CATALOG: &[Entry] = &[
+pub(crate) const CATALOG: &[Entry] = &[
     Entry { name: "admin.conf", location: Location::Kubeconfig("/etc/kubernetes/admin.conf"), ca: "ca", control_plane: true, renewable: true, used_by: &[] },
     Entry { name: "apiserver", location: Location::File("/etc/kubernetes/pki/apiserver.crt"), ca: "ca", control_plane: true, renewable: true, used_by: &[KubeApiserver] },
     Entry { name: "apiserver-etcd-client", location: Location::File("/etc/kubernetes/pki/apiserver-etcd-client.crt"), ca: "etcd-ca", control_plane: true, renewable: true, used_by: &[KubeApiserver] },
@@ -91,18 +91,18 @@ pub const CATALOG: &[Entry] = &[
 /// kubelet.conf: renewed only when named. kubeadm's renewal leaves it alone (after `init` it points
 /// at the kubelet's rotating certificate), but on the first control-plane node of older clusters it
 /// still embeds the one-year certificate `init` made (kubeadm#2054).
-pub const KUBELET_CONF: Entry = Entry { name: "kubelet.conf", location: Location::Kubeconfig("/etc/kubernetes/kubelet.conf"), ca: "ca", control_plane: false, renewable: false, used_by: &[] };
+pub(crate) const KUBELET_CONF: Entry = Entry { name: "kubelet.conf", location: Location::Kubeconfig("/etc/kubernetes/kubelet.conf"), ca: "ca", control_plane: false, renewable: false, used_by: &[] };
 
 /// The kubelet's rotating client certificate and key (kubeadm's KubeletDir/pki, as `kubelet-finalize` uses it).
-pub const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+pub(crate) const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
 
 /// The CA's certificate path by catalog name.
-pub fn ca_path(name: &str) -> Option<&'static str> {
+pub(crate) fn ca_path(name: &str) -> Option<&'static str> {
     CAS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
 }
 
 /// `x.crt` → `x.key` (kubeadm's PathsForCertAndKey).
-pub fn key_path(cert_path: &str) -> String {
+pub(crate) fn key_path(cert_path: &str) -> String {
     match cert_path.strip_suffix(".crt") {
         Some(stem) => format!("{stem}.key"),
         None => format!("{cert_path}.key"),

@@ -11,7 +11,7 @@ use kubecert_pki::{Certificate, PrivateKey};
 
 /// True when the root looks like a control-plane node: kubeadm's pki tree or the API server's
 /// static pod manifest.
-pub fn is_control_plane(root: &NodeRoot) -> bool {
+pub(crate) fn is_control_plane(root: &NodeRoot) -> bool {
     root.exists_lexically("/etc/kubernetes/pki/apiserver.crt") || root.exists_lexically("/etc/kubernetes/manifests/kube-apiserver.yaml")
 }
 
@@ -64,13 +64,13 @@ impl LoadError {
     }
 
     /// True when the file is absent.
-    pub fn is_missing(&self) -> bool {
+    pub(crate) fn is_missing(&self) -> bool {
         matches!(self, LoadError::Missing { .. })
     }
 }
 
 /// The first certificate of a PEM file.
-pub fn load_cert(root: &NodeRoot, path: &str) -> Result<Certificate, LoadError> {
+pub(crate) fn load_cert(root: &NodeRoot, path: &str) -> Result<Certificate, LoadError> {
     let f = root.read(path).map_err(|e| LoadError::from_read(path, e))?;
     let mut certs = kubecert_pki::load_certificates(&f.bytes).map_err(|e| LoadError::invalid(path, e))?;
     if certs.is_empty() {
@@ -80,14 +80,14 @@ pub fn load_cert(root: &NodeRoot, path: &str) -> Result<Certificate, LoadError> 
 }
 
 /// A private key file.
-pub fn load_key(root: &NodeRoot, path: &str) -> Result<PrivateKey, LoadError> {
+pub(crate) fn load_key(root: &NodeRoot, path: &str) -> Result<PrivateKey, LoadError> {
     let f = root.read(path).map_err(|e| LoadError::from_read(path, e))?;
     kubecert_pki::load_private_key(&f.bytes).map_err(|e| LoadError::invalid(path, e))
 }
 
 /// A kubeconfig whose current user embeds its client certificate (kubeadm's layout).
 #[derive(Debug)]
-pub struct EmbeddedKubeconfig {
+pub(crate) struct EmbeddedKubeconfig {
     /// The parsed file.
     pub kubeconfig: Kubeconfig,
     /// The embedded client certificate.
@@ -99,7 +99,7 @@ pub struct EmbeddedKubeconfig {
 }
 
 /// Reads a kubeconfig and the certificate its current context's user embeds.
-pub fn load_embedded_kubeconfig(root: &NodeRoot, path: &str) -> Result<EmbeddedKubeconfig, LoadError> {
+pub(crate) fn load_embedded_kubeconfig(root: &NodeRoot, path: &str) -> Result<EmbeddedKubeconfig, LoadError> {
     let f = root.read(path).map_err(|e| LoadError::from_read(path, e))?;
     let kubeconfig = Kubeconfig::parse(&f.bytes).map_err(|e| LoadError::invalid(path, e))?;
     let r = kubeconfig.resolve(None).map_err(|e| LoadError::invalid(path, e))?;
@@ -131,6 +131,6 @@ pub fn hostname(root: &NodeRoot) -> Option<String> {
 }
 
 /// Base64 of a PEM, as kubeconfigs embed it.
-pub fn base64_pem(pem: &str) -> String {
+pub(crate) fn base64_pem(pem: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())
 }

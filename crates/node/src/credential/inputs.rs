@@ -15,7 +15,7 @@ pub fn rotation(snap: &Snapshot) -> Option<bool> {
 }
 
 /// Why the kubelet cannot load the KubeletConfiguration its flags name.
-pub fn config_error(snap: &Snapshot) -> Option<String> {
+pub(crate) fn config_error(snap: &Snapshot) -> Option<String> {
     let c = snap.kubelet_config.as_ref()?;
     let p = c.outcome.as_ref().err()?;
     // An absent default file is only a problem when the flags name it.
@@ -24,7 +24,7 @@ pub fn config_error(snap: &Snapshot) -> Option<String> {
 }
 
 /// [`choose`] on the snapshot's inputs.
-pub fn choose_for(snap: &Snapshot, now: OffsetDateTime) -> Choice {
+pub(crate) fn choose_for(snap: &Snapshot, now: OffsetDateTime) -> Choice {
     let kubeconfig = match &snap.kubeconfig.outcome {
         Ok(v) => match &v.rejected {
             Some(why) => Err(KubeconfigError::Rejected(why.clone())),

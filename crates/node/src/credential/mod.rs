@@ -80,7 +80,7 @@ impl Credential {
     }
 
     /// Why the kubelet's loader (`tls.X509KeyPair`) would refuse this pair, if it would.
-    pub fn load_error(&self) -> Option<String> {
+    pub(crate) fn load_error(&self) -> Option<String> {
         match (&self.cert, &self.key) {
             (Err((p, e)), _) => Some(format!("{p}: {e}")),
             (_, Err((p, e))) => Some(format!("{p}: {e}")),

@@ -286,7 +286,7 @@ fn missing(c: &Credential) -> bool {
 
 impl Location {
     /// Embedded in a kubeconfig.
-    pub fn is_embedded(&self) -> bool {
+    pub(crate) fn is_embedded(&self) -> bool {
         matches!(self, Location::Embedded { .. })
     }
 }

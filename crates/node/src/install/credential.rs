@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 /// The link the kubelet reads its client pair from.
-pub const CURRENT_LINK: &str = "kubelet-client-current.pem";
+pub(crate) const CURRENT_LINK: &str = "kubelet-client-current.pem";
 
 /// A new client credential to install.
 pub struct NewCredential {

@@ -11,7 +11,7 @@ use std::path::Path;
 /// Where backups go on the node unless told otherwise.
 pub const DEFAULT_BACKUP_ROOT: &str = "/var/lib/kubecert/backups";
 /// The manifest's file name inside a backup folder.
-pub const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 
 /// How far an install got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

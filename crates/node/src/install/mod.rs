@@ -30,7 +30,7 @@ mod tests;
 
 pub use credential::{
     check_would_authenticate, plan_client_install, plan_serving_install, verify_client_install, ClientInstall, InstallStyle, InstalledCredentialError, NewCredential,
-    WouldNotAuthenticate, CURRENT_LINK,
+    WouldNotAuthenticate,
 };
 pub use engine::{apply, Applied, ApplyOptions, Verify, VerifyError};
 pub use error::InstallError;

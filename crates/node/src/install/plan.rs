@@ -32,7 +32,7 @@ impl Contents {
     }
 
     /// True for secret contents.
-    pub fn is_secret(&self) -> bool {
+    pub(crate) fn is_secret(&self) -> bool {
         self.secret
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 /// kubeadm's CertificateValidityPeriod (one year).
-pub const DEFAULT_VALIDITY: Duration = Duration::days(365);
+pub(crate) const DEFAULT_VALIDITY: Duration = Duration::days(365);
 
 /// What to renew.
 #[derive(Debug, Clone)]
@@ -139,6 +139,6 @@ fn finish(root: &NodeRoot, p: Prepared, opts: &RenewOptions) -> Result<RenewOutc
 }
 
 /// The names `renew` accepts (besides `all`), in catalog order.
-pub fn renewable_names() -> Vec<&'static str> {
+pub(crate) fn renewable_names() -> Vec<&'static str> {
     crate::controlplane::catalog::CATALOG.iter().filter(|e| e.renewable).map(|e| e.name).collect()
 }

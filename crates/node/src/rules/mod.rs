@@ -42,10 +42,10 @@ impl Default for Settings {
 }
 
 /// A rule.
-pub type Rule = fn(&Snapshot, &Settings) -> Vec<Finding>;
+pub(crate) type Rule = fn(&Snapshot, &Settings) -> Vec<Finding>;
 
 /// Every rule, in report order.
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     kubeconfig::check,
     client_cert::check,
     trust::check,

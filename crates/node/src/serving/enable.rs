@@ -9,7 +9,7 @@ use kubecert_config::kubelet_config_edit::{set_top_level_bool, Edit};
 
 /// The KubeletConfiguration field that makes the kubelet request its serving certificate through
 /// `kubernetes.io/kubelet-serving` CSRs and rotate it.
-pub const FIELD: &str = "serverTLSBootstrap";
+pub(crate) const FIELD: &str = "serverTLSBootstrap";
 
 /// What `serving enable` will do.
 #[derive(Debug)]

@@ -56,7 +56,7 @@ pub fn assess(d: &Diagnosis) -> Assessment {
 }
 
 /// [`assess`] over findings and the node's name (if known).
-pub fn assess_findings(findings: &[Finding], node_name: Option<&str>) -> Assessment {
+pub(crate) fn assess_findings(findings: &[Finding], node_name: Option<&str>) -> Assessment {
     let has = |code: &str| findings.iter().any(|f| f.code == code);
     let blockers: Vec<&'static str> = findings.iter().filter(|f| repair_class(f.code) == RepairClass::Blocker).map(|f| f.code).collect();
     if !blockers.is_empty() {

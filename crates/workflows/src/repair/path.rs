@@ -114,7 +114,7 @@ pub async fn choose(t: &Target, creds: &ClusterCredentials) -> Choice {
 }
 
 /// Whose cluster credentials to try: the operator's own (`None`), else the node's admin kubeconfig.
-pub fn cluster_candidates(own_kubeconfig: bool, node_admin: Option<PathBuf>) -> Vec<Option<PathBuf>> {
+pub(crate) fn cluster_candidates(own_kubeconfig: bool, node_admin: Option<PathBuf>) -> Vec<Option<PathBuf>> {
     if own_kubeconfig {
         vec![None]
     } else {
@@ -123,7 +123,7 @@ pub fn cluster_candidates(own_kubeconfig: bool, node_admin: Option<PathBuf>) -> 
 }
 
 /// May `user` get a client CSR approved? `Ok(who approves)` or why not.
-pub fn csr_verdict(user: &str, source: &str, p: &Permissions) -> Result<&'static str, Unavailable> {
+pub(crate) fn csr_verdict(user: &str, source: &str, p: &Permissions) -> Result<&'static str, Unavailable> {
     match (p.can_create, p.auto_approved, p.can_approve) {
         (true, true, _) => Ok("the controller-manager approves its CSRs"),
         (true, false, true) => Ok("it may approve the CSR"),
@@ -133,7 +133,7 @@ pub fn csr_verdict(user: &str, source: &str, p: &Permissions) -> Result<&'static
 }
 
 /// Will the cluster let a bootstrap token `user` bootstrap? (Its CSRs must be auto-approved.)
-pub fn bootstrap_verdict(user: &str, p: &Permissions) -> Result<(), Unavailable> {
+pub(crate) fn bootstrap_verdict(user: &str, p: &Permissions) -> Result<(), Unavailable> {
     if !kubecert_cluster::names::is_bootstrap_user(user) {
         return Err(Unavailable(format!("it authenticates as {user}, not as a bootstrap token")));
     }
@@ -147,7 +147,7 @@ pub fn bootstrap_verdict(user: &str, p: &Permissions) -> Result<(), Unavailable>
 }
 
 /// The CA pair to sign with: the operator's, else the layout's own files (resolved inside the root).
-pub fn ca_files(t: &Target, given: Option<(PathBuf, PathBuf)>) -> (PathBuf, PathBuf) {
+pub(crate) fn ca_files(t: &Target, given: Option<(PathBuf, PathBuf)>) -> (PathBuf, PathBuf) {
     if let Some(pair) = given {
         return pair;
     }
