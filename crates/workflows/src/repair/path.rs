@@ -167,11 +167,10 @@ fn probe_ca(ca_cert: &Path, ca_key: &Path) -> Result<(), Unavailable> {
         return Err(Unavailable(format!("offline signing: no CA key (give --ca-cert and --ca-key; {} does not exist)", ca_key.display())));
     }
     let read = kubecert_node::hostfs::read_argument;
-    let loaded = read(ca_cert)
-        .and_then(|c| read(ca_key).map(|k| (c, k)))
-        .map_err(|e| e.to_string())
-        .and_then(|(c, k)| kubecert_pki::CertificateAuthority::load(&c, &k, time::OffsetDateTime::now_utc()).map(|_| ()).map_err(|e| e.to_string()));
-    loaded.map_err(|e| Unavailable(format!("offline signing with {}: {e}", ca_cert.display())))
+    let unusable = |e: &dyn std::fmt::Display| Unavailable(format!("offline signing with {}: {e}", ca_cert.display()));
+    let cert = read(ca_cert).map_err(|e| unusable(&e))?;
+    let key = read(ca_key).map_err(|e| unusable(&e))?;
+    kubecert_pki::CertificateAuthority::load(&cert, &key, time::OffsetDateTime::now_utc()).map(|_| ()).map_err(|e| unusable(&e))
 }
 
 async fn probe_cluster(opts: &ClientOptions) -> Result<(String, Permissions, String), Unavailable> {
