@@ -4,7 +4,7 @@
 
 #![deny(missing_docs)]
 
-pub mod duration;
+mod duration;
 mod error;
 mod kubeconfig;
 mod kubelet_config;

@@ -9,7 +9,7 @@ pub mod credential;
 pub mod controlplane;
 pub mod discover;
 pub mod expiration;
-pub mod finding;
+mod finding;
 pub mod hostfs;
 pub mod install;
 pub mod layout;

@@ -11,7 +11,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 /// What goes into a bundle.
-pub struct Bundle<'a> {
+pub(crate) struct Bundle<'a> {
     /// The node the credential is for (file names).
     pub node: &'a str,
     /// The client certificate (or, with no `key`, the certificate alone).

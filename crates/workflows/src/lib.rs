@@ -8,14 +8,14 @@
 #![deny(missing_docs)]
 
 pub mod bootstrap;
-pub mod bundle;
+mod bundle;
 pub mod csr;
-pub mod error;
+mod error;
 pub mod install;
-pub mod pair;
+mod pair;
 pub mod repair;
 pub mod sign;
-pub mod target;
+mod target;
 
 pub use error::WorkflowError;
 pub use install::{DoctorSummary, InstallOptions, InstallReport};

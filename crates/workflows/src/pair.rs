@@ -20,7 +20,7 @@ pub(crate) enum PairError {
 }
 
 /// The credential location an install style writes.
-pub fn location(style: &InstallStyle) -> Location {
+pub(crate) fn location(style: &InstallStyle) -> Location {
     match style {
         InstallStyle::KubeletRotating { link, .. } => Location::Store { current: link.clone(), target: None },
         InstallStyle::SeparateFiles { cert, key } => Location::FilePair { cert: cert.clone(), key: key.clone() },
