@@ -6,17 +6,16 @@
 //! - `kubecert scan`'s forecast: a node whose renewal cannot be approved is named with its real
 //!   expiry and the reason, and then really goes NotReady; with auto-approval nothing is forecast.
 
-mod fleet_support;
 
-use fleet_support::{kubecert, text};
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::fleet::kubecert;
 use kubecert_testbed_harness::Cluster;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 /// kubecert on a node tree (no cluster access).
-fn kubecert_node(args: &[&str], root: &Path) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kubecert")).args(args).arg("--root").arg(root).env("NO_COLOR", "1").output().expect("run kubecert")
+fn kubecert_node(args: &[&str], root: &Path) -> Run {
+    Kubecert::new(args).arg("--root").arg(root).run()
 }
 
 /// The serial of what the kubelet serves, if its certificate verifies for its IP against the cluster CA.
@@ -32,7 +31,7 @@ fn verified_serial(c: &Cluster, ip: &str, port: &str) -> Option<String> {
 
 fn node_status(c: &Cluster, node: &str) -> (i32, serde_json::Value) {
     let o = kubecert(c, &["serving", "status", "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("serving status: not JSON ({e}): {}", text(&o)));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("serving status: not JSON ({e}): {}", text(&o)));
     let n = v["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap_or_else(|| panic!("{node} not in {v}")).clone();
     (o.status.code().unwrap_or(-1), n)
 }
@@ -231,7 +230,7 @@ fn client_not_after(tree: &Path) -> i64 {
 
 fn forecast_of(c: &Cluster, node: &str) -> (i32, Vec<serde_json::Value>) {
     let o = kubecert(c, &["scan", "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
     let f = v["forecast"].as_array().unwrap().iter().filter(|f| f["node"] == node).cloned().collect();
     (o.status.code().unwrap_or(-1), f)
 }
@@ -300,7 +299,7 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
     let real = client_not_after(&tree);
 
     let o = kubecert(&c, &["scan", "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
     let f: Vec<_> = v["forecast"].as_array().unwrap().iter().filter(|f| f["node"] == n).cloned().collect();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let client = f.iter().find(|x| x["certificate"] == "client").unwrap_or_else(|| panic!("{n} not forecast: {v}"));
@@ -338,7 +337,7 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
 
     // its join token deleted: it could not come back by bootstrapping either
     let id = joined_with(&c, n);
-    fleet_support::kubectl_ok(&c, &["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{id}")]);
+    c.kubectl_ok(&["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{id}")]);
     let (_, f) = forecast_of(&c, n);
     let client = f.iter().find(|x| x["certificate"] == "client").unwrap();
     let codes: Vec<_> = client["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap().to_string()).collect();
@@ -410,7 +409,7 @@ fn forecast_falls_back_to_the_exporter_when_the_node_proxy_is_refused() {
     // which runs nothing and gives every Pod the IP 192.168.192.168; that address is put on the
     // cluster's network namespace and the exporter process listens there, where the Pod network
     // would deliver it, so the API server's pod proxy reaches it as it would a real Pod.
-    fleet_support::kubectl_ok(&c, &["create", "namespace", "kubecert-system"]);
+    c.kubectl_ok(&["create", "namespace", "kubecert-system"]);
     let pod = "apiVersion: v1
 kind: Pod
 metadata: {name: kubecert-exporter-x1, namespace: kubecert-system, labels: {app.kubernetes.io/name: kubecert-exporter}}
@@ -418,7 +417,7 @@ spec:
   nodeName: x1
   containers: [{name: exporter, image: kubecert, ports: [{name: metrics, containerPort: 9654}]}]
 ";
-    let (ok, out) = fleet_support::kubectl_stdin(&c, None, &["apply"], pod);
+    let (ok, out) = c.kubectl_stdin(None, &["apply"], pod);
     assert!(ok, "{out}");
     let pod_ip = wait_until("the exporter Pod Running", 60, || {
         let (_, out, _) = c.kubectl(&["-n", "kubecert-system", "get", "pod", "kubecert-exporter-x1", "-o", "json"]);
@@ -441,9 +440,9 @@ spec:
         c.kubectl(&["get", "--raw", "/api/v1/namespaces/kubecert-system/pods/kubecert-exporter-x1:9654/proxy/healthz"]).0.then_some(())
     });
 
-    let (ok, out) = fleet_support::kubectl_stdin(&c, None, &["apply"], LIMITED_RBAC);
+    let (ok, out) = c.kubectl_stdin(None, &["apply"], LIMITED_RBAC);
     assert!(ok, "{out}");
-    let viewer = fleet_support::user_identity(&c, "kubecert-viewer", None);
+    let viewer = kubecert_testbed_harness::fleet::user_identity(&c, "kubecert-viewer", None);
     // the refusal is real: the API server forbids this user the node proxy
     let (ok, _, err) = c.kubectl(&["--kubeconfig", &viewer.kubeconfig.display().to_string(), "get", "--raw", "/api/v1/nodes/x1/proxy/metrics"]);
     assert!(!ok && err.contains("forbidden"), "{err}");

@@ -22,7 +22,7 @@ const MAX_RSS_KB: u64 = 256 * 1024;
 /// The binary under test; HOSTILE_KUBECERT runs the suite against another build (e.g. the code
 /// before the fixes, to show the suite fails there).
 fn kubecert_bin() -> String {
-    std::env::var("HOSTILE_KUBECERT").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubecert").to_string())
+    std::env::var("HOSTILE_KUBECERT").unwrap_or_else(|_| kubecert_testbed_harness::run::kubecert_bin().display().to_string())
 }
 
 /// One node tree with a sentinel folder beside it.

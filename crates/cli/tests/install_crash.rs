@@ -6,10 +6,10 @@
 //! field report 004's copied certificate), a kubelet.conf with embedded data (rewritten to the
 //! link), and the CoreOS-style separate `worker.pem`/`worker-key.pem`.
 
-mod new_cert_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
-use new_cert_support::*;
+use kubecert_testbed_harness::install::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -4,9 +4,9 @@
 //! crash every certificate is whole — the old one or the new one — a pair is mismatched only when
 //! the install is flagged interrupted, and `kubecert rollback` restores every file byte for byte.
 
-mod controlplane_support;
 
-use controlplane_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::kubeadm::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
