@@ -12,22 +12,11 @@ use kubecert_pki::{self_signed_ca, sign_with_dates, CertificateAuthority, KeyTyp
 use kubecert_testbed_harness::{unique_name, Cluster};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::OffsetDateTime;
 
 const CLIENT: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 const SERVING: &str = "kubernetes.io/kubelet-serving";
-
-fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 /// A real TLS server on 127.0.0.1 serving an expired certificate from a CA this cluster does not know.
 struct ForeignKubelet {

@@ -9,6 +9,7 @@
 //!
 //! One test per defect class of the issue, each with at least two variants.
 
+use kubecert_testbed_harness::run::shell_ok;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -49,11 +50,6 @@ impl Run {
     fn text(&self) -> String {
         format!("exit {}\nstdout:\n{}\nstderr:\n{}", self.code, self.out, self.err)
     }
-}
-
-fn sh(cmd: &str) {
-    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 impl Host {
@@ -310,7 +306,7 @@ fn d3_reads_are_bounded_and_never_block() {
         match kind {
             "zero" => symlink("/dev/zero", &m).unwrap(),
             "sparse" => fs::File::create(&m).unwrap().set_len(1 << 30).unwrap(),
-            _ => sh(&format!("mkfifo {}", m.display())),
+            _ => shell_ok(&format!("mkfifo {}", m.display())),
         }
         let h = h.seal();
         h.run(&["backups", "--root", &h.root_s()]);
@@ -322,7 +318,7 @@ fn d3_reads_are_bounded_and_never_block() {
     let h = Host::new();
     let store = h.root.join("var/lib/kubecert/backups");
     fs::create_dir_all(&store).unwrap();
-    sh(&format!("mkfifo {}", store.join(".lock").display()));
+    shell_ok(&format!("mkfifo {}", store.join(".lock").display()));
     let h = h.seal();
     h.sign_install(&[]);
     h.check("lock as FIFO");
@@ -339,7 +335,7 @@ fn d3_reads_are_bounded_and_never_block() {
     // f: sign's own inputs: the CA key is /dev/zero, the CA certificate a FIFO.
     let h = Host::new().seal();
     let fifo = h._dir.path().join("ca.fifo");
-    sh(&format!("mkfifo {}", fifo.display()));
+    shell_ok(&format!("mkfifo {}", fifo.display()));
     let out = h._dir.path().join("bundle");
     let r = h.run(&["sign", "--node", "n1", "--ca-cert", &h.ca_cert.display().to_string(), "--ca-key", "/dev/zero", "--out-dir", &out.display().to_string()]);
     assert_eq!(r.code, 2, "{}", r.text());
@@ -410,8 +406,8 @@ fn d6_special_files_are_skipped() {
     let h = Host::new();
     // a: a FIFO and a device among the certificates; b: /proc/kmsg as the kubeconfig; c: /proc itself scanned.
     let pki = h.root.join("etc/kubernetes/pki");
-    sh(&format!("mkfifo {}", pki.join("apiserver.crt").display()));
-    sh(&format!("mknod {} c 1 5", pki.join("front-proxy-client.crt").display()));
+    shell_ok(&format!("mkfifo {}", pki.join("apiserver.crt").display()));
+    shell_ok(&format!("mknod {} c 1 5", pki.join("front-proxy-client.crt").display()));
     let h = h.seal();
     let r = h.run(&["check-expiration", "--scan", &pki.display().to_string()]);
     assert!(r.out.contains("apiserver.crt") || r.err.contains("apiserver.crt"), "the FIFO is not reported as skipped\n{}", r.text());
@@ -464,7 +460,7 @@ fn d8_install_refuses_a_credential_that_would_not_work() {
     let h = Host::new().seal();
     let other = h._dir.path().join("other");
     fs::create_dir_all(&other).unwrap();
-    sh(&format!(
+    shell_ok(&format!(
         "cd {} && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -subj /CN=kubernetes -days 30 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,digitalSignature -out ca.crt 2>/dev/null",
         other.display()
     ));
@@ -482,7 +478,7 @@ fn d8_install_refuses_a_credential_that_would_not_work() {
 #[test]
 fn d9_permission_denied_is_not_a_broken_node() {
     let h = Host::new();
-    sh(&format!("chmod -R a+rX {0} && chmod 600 {0}/etc/kubernetes/kubelet.conf {0}/var/lib/kubelet/pki/kubelet-client-2*.pem", h.root_s()));
+    shell_ok(&format!("chmod -R a+rX {0} && chmod 600 {0}/etc/kubernetes/kubelet.conf {0}/var/lib/kubelet/pki/kubelet-client-2*.pem", h.root_s()));
     let h = h.seal();
     // a: doctor as nobody on a healthy node.
     let r = h.run_as(&["doctor", "--root", &h.root_s()], Some("65534"), Stdio::null());

@@ -17,7 +17,7 @@ use kubecert_testbed_harness::{unique_name, Cluster};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PODS: [(&str, Component); 3] = [("kube-apiserver", Component::Apiserver), ("kube-controller-manager", Component::ControllerManager), ("etcd", Component::Etcd)];
 
@@ -67,17 +67,6 @@ fn all_ready(node: &str) -> bool {
     mirror_pods(node).is_some_and(|m| PODS.iter().all(|(n, _)| m.get(*n).is_some_and(|(_, r)| *r)))
 }
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("{what} after {secs}s");
-}
-
 /// A kubeadm tree whose components run (harness) and whose manifests a testbed kubelet runs.
 fn fixture() -> Fixture {
     let cluster = Cluster::shared();
@@ -95,7 +84,7 @@ fn fixture() -> Fixture {
     std::fs::write(&cfg, text.replace("staticPodPath: \"\"", &format!("staticPodPath: {}", manifests.display()))).unwrap();
     let f = Fixture { _dir: dir, tree, cp, node };
     cluster.testbed(&["node", "join", &f.node]);
-    wait_for("the kubelet's mirror pods are not all Ready", 120, || all_ready(&f.node));
+    wait_every(Duration::from_millis(300), Duration::from_secs(120), "the kubelet's mirror pods to be all Ready", || all_ready(&f.node).then_some(()));
     f
 }
 

@@ -24,7 +24,7 @@ pub mod secrets;
 /// What most tests use: the cluster, the process runners, openssl and sample trees.
 pub mod prelude {
     pub use crate::openssl::*;
-    pub use crate::run::{free_port, kubecert_bin, sh, text, wait_every, wait_for, Kubecert, Run, Streams};
+    pub use crate::run::{free_port, kubecert_bin, sh, shell, shell_ok, text, wait_every, wait_for, Kubecert, Run, Streams};
     pub use crate::sample::sample_node;
     pub use crate::{repo_root, unique_name, Cluster};
 }

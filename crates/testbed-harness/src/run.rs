@@ -234,6 +234,19 @@ pub fn sh(prog: &str, args: &[&str]) -> (bool, String) {
     (o.status.success(), text(&o))
 }
 
+/// `sh -c SCRIPT` with extra environment variables; (success, stdout+stderr).
+pub fn shell<K: AsRef<OsStr>, V: AsRef<OsStr>>(script: &str, env: &[(K, V)]) -> (bool, String) {
+    let o = Command::new("sh").arg("-c").arg(script).envs(env.iter().map(|(k, v)| (k, v))).output().expect("run sh");
+    (o.status.success(), text(&o))
+}
+
+/// `sh -c SCRIPT`; panics with its output on failure.
+#[track_caller]
+pub fn shell_ok(script: &str) {
+    let (ok, out) = shell::<&str, &str>(script, &[]);
+    assert!(ok, "{script}: {out}");
+}
+
 /// Polls `f` every `every` until it returns Some, or panics after `timeout` naming `what`.
 #[track_caller]
 pub fn wait_every<T>(every: Duration, timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
