@@ -11,7 +11,7 @@ use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::fleet::kubecert;
 use kubecert_testbed_harness::Cluster;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// kubecert on a node tree (no cluster access).
 fn kubecert_node(args: &[&str], root: &Path) -> Run {
@@ -43,17 +43,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -97,7 +86,7 @@ fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
         .unwrap();
     let mut expected = original.clone();
     expected.extend_from_slice(b"serverTLSBootstrap: true\n");
-    wait_until("the config edited", 20, || (std::fs::read(&cfg_path).unwrap() == expected).then_some(()));
+    wait_for(Duration::from_secs(20), "the config edited", || (std::fs::read(&cfg_path).unwrap() == expected).then_some(()));
     c.testbed(&["node", "start", n]);
     let o = waiter.wait_with_output().unwrap();
     assert!(o.status.success() && text(&o).contains("the kubelet filed serving CSR csr-"), "{}", text(&o));
@@ -108,7 +97,7 @@ fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
     // 4. With no approver the CSR stays Pending and status says which CSR and that the policy
     //    would approve it.
     c.testbed(&["node", "wait-ready", n]);
-    let csr = wait_until("a pending serving CSR in serving status", 30, || {
+    let csr = wait_for(Duration::from_secs(30), "a pending serving CSR in serving status", || {
         let (code, st) = node_status(&c, n);
         (st["stage"] == "awaiting-approval" && code == 1 && st["pending_csrs"][0].is_object()).then(|| st["pending_csrs"][0].clone())
     });
@@ -119,12 +108,12 @@ fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
     // 5. kubecert approve: the kubelet serves a cluster-signed certificate naming its IP.
     let o = kubecert(&c, &["approve"]);
     assert!(o.status.success(), "{}", text(&o));
-    let first = wait_until("a verifying serving certificate", 30, || verified_serial(&c, &ip, &port));
+    let first = wait_for(Duration::from_secs(30), "a verifying serving certificate", || verified_serial(&c, &ip, &port));
     let (code, st) = node_status(&c, n);
     assert_eq!((code, st["stage"].as_str()), (0, Some("done")), "{st}");
 
     // 6. The kubelet renews it by itself (2-minute certificates): a second CSR, approved, a new serial.
-    let second = wait_until("a renewed serving certificate", 150, || {
+    let second = wait_for(Duration::from_secs(150), "a renewed serving certificate", || {
         let o = kubecert(&c, &["approve"]);
         assert!(o.status.success(), "{}", text(&o));
         verified_serial(&c, &ip, &port).filter(|s| *s != first)
@@ -245,7 +234,7 @@ fn forecast_names_the_node_its_expiry_and_the_missing_binding_then_comes_true() 
     c.testbed(&["node", "join", n]);
     // Its 1-minute certificate (backdated 5 min) is past 70 % of its life at once: the kubelet
     // files a renewal, which nothing approves.
-    wait_until("a Pending renewal CSR of fc1", 120, || csrs_of(&c, n).iter().any(|x| conditions(x).is_empty()).then_some(()));
+    wait_for(Duration::from_secs(120), "a Pending renewal CSR of fc1", || csrs_of(&c, n).iter().any(|x| conditions(x).is_empty()).then_some(()));
     let real = client_not_after(&tree);
     let (code, f) = forecast_of(&c, n);
     assert_eq!(code, 1, "a forecast is a problem");
@@ -272,7 +261,7 @@ fn forecast_names_the_node_its_expiry_and_the_missing_binding_then_comes_true() 
     let o = kubecert(&c, &["rbac", "ensure"]);
     assert!(o.status.success(), "{}", text(&o));
     c.testbed(&["node", "join", "fc2"]);
-    wait_until("a renewal of fc2 approved and issued", 120, || csrs_of(&c, "fc2").iter().any(|x| conditions(x).contains(&"Approved".to_string()) && x["status"]["certificate"].is_string()).then_some(()));
+    wait_for(Duration::from_secs(120), "a renewal of fc2 approved and issued", || csrs_of(&c, "fc2").iter().any(|x| conditions(x).contains(&"Approved".to_string()) && x["status"]["certificate"].is_string()).then_some(()));
     let (_, f) = forecast_of(&c, "fc2");
     assert!(f.is_empty(), "fc2 renews fine, yet: {f:?}");
     c.testbed(&["node", "stop", n]);
@@ -321,7 +310,7 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
         .spawn()
         .expect("kubecert scan --serve"));
     let metrics = |want: &str| {
-        wait_until(want, 60, || {
+        wait_for(Duration::from_secs(60), want, || {
             let o = c.command_in_cluster("curl").args(["-sf", "http://127.0.0.1:9655/metrics"]).output().unwrap();
             let body = String::from_utf8_lossy(&o.stdout).to_string();
             body.contains(want).then_some(body)
@@ -419,7 +408,7 @@ spec:
 ";
     let (ok, out) = c.kubectl_stdin(None, &["apply"], pod);
     assert!(ok, "{out}");
-    let pod_ip = wait_until("the exporter Pod Running", 60, || {
+    let pod_ip = wait_for(Duration::from_secs(60), "the exporter Pod Running", || {
         let (_, out, _) = c.kubectl(&["-n", "kubecert-system", "get", "pod", "kubecert-exporter-x1", "-o", "json"]);
         let v: serde_json::Value = serde_json::from_str(&out).ok()?;
         (v["status"]["phase"] == "Running").then(|| v["status"]["podIP"].as_str().map(String::from)).flatten()
@@ -436,7 +425,7 @@ spec:
             .spawn()
             .expect("kubecert exporter"),
     );
-    wait_until("the exporter through the pod proxy", 30, || {
+    wait_for(Duration::from_secs(30), "the exporter through the pod proxy", || {
         c.kubectl(&["get", "--raw", "/api/v1/namespaces/kubecert-system/pods/kubecert-exporter-x1:9654/proxy/healthz"]).0.then_some(())
     });
 

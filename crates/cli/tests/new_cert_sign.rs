@@ -23,8 +23,7 @@ fn report_004_sign_install_repairs_a_copied_certificate() {
 
     // The report's failure, from the real API server, both through the kubelet and by hand.
     c.testbed(&["node", "start", &victim]);
-    let refusal = wait_log(
-        c,
+    let refusal = c.wait_log(
         &victim,
         &[&format!("cannot read '{victim}'"), &format!("is not allowed to modify node \"{victim}\""), &format!("cannot modify node \"{victim}\"")],
         Duration::from_secs(30),

@@ -11,13 +11,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use kubecert_testbed_harness::bootstrap::*;
 
-fn wait_log(c: &Cluster, node: &str, needle: &str, timeout: Duration) -> String {
-    wait_for(timeout, &format!("kubelet log of {node} to say {needle:?}"), || {
-        let (_, log) = c.try_testbed(&["node", "logs", node, "--last"]);
-        log.lines().find(|l| l.contains(needle)).map(String::from)
-    })
-}
-
 /// Field report 000's state: no client certificate, no kubelet.conf, no bootstrap file.
 fn wipe_credentials(tree: &Path) {
     let pki = tree.join("var/lib/kubelet/pki");
@@ -80,7 +73,7 @@ fn report_000_repaired_by_bootstrap_config_install() {
     wipe_credentials(&tree);
     // The symptom of field report 000.
     c.testbed(&["node", "start", &node]);
-    let line = wait_log(c, &node, "unable to load bootstrap kubeconfig", Duration::from_secs(30));
+    let line = c.wait_log(&node, &["unable to load bootstrap kubeconfig"], Duration::from_secs(30)).expect("the kubelet log to say: unable to load bootstrap kubeconfig");
     assert!(line.contains("stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory"), "{line}");
     wait_for(Duration::from_secs(20), "the kubelet to exit", || (!c.try_testbed(&["node", "status", &node]).0).then_some(()));
 
@@ -143,7 +136,7 @@ fn report_000_repaired_by_discover_install_on_the_node_moving_a_foreign_certific
     plant_foreign_certificate(&tree, &node, dir.path());
     // The kubelet trusts the unexpired foreign certificate and never bootstraps: the API server refuses it.
     c.testbed(&["node", "start", &node]);
-    let line = wait_log(c, &node, "Unauthorized", Duration::from_secs(30));
+    let line = c.wait_log(&node, &["Unauthorized"], Duration::from_secs(30)).expect("the kubelet log to say: Unauthorized");
     assert!(!line.is_empty());
     c.testbed(&["node", "stop", &node]);
 

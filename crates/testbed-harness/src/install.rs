@@ -3,11 +3,9 @@
 //! exactly as its kubelet would (kubeconfig paths resolved inside the tree).
 
 use crate::run::sh;
-use crate::Cluster;
 pub use crate::run::{kubecert, kubecert_env};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// `cp -a` of n1's `var/lib/kubelet/pki/*` and `etc/kubernetes/kubelet.conf` into `to` (report 004's copy).
 pub fn copy_credential(from: &Path, to: &Path) {
@@ -57,19 +55,6 @@ pub fn node_credential(tree: &Path) -> NodeCredential {
     let kubeconfig = dir.path().join("kubeconfig");
     fs::write(&kubeconfig, kc.to_yaml().unwrap()).unwrap();
     NodeCredential { dir, kubeconfig }
-}
-
-/// Waits until the kubelet log of `node` contains one of `needles`.
-pub fn wait_log(cluster: &Cluster, node: &str, needles: &[&str], timeout: Duration) -> Option<String> {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        let (_, log) = cluster.try_testbed(&["node", "logs", node, "--last"]);
-        if let Some(line) = log.lines().find(|l| needles.iter().any(|n| l.contains(n))) {
-            return Some(line.to_string());
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    None
 }
 
 /// A deterministic listing of a tree (path, kind, mode, bytes or link target), skipping kubecert's own

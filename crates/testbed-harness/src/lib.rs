@@ -177,6 +177,20 @@ impl Cluster {
         self.kubectl_with(&kubeconfig.map(Path::to_path_buf).unwrap_or_else(|| self.kubeconfig()), &args)
     }
 
+    /// Waits (polling every 300 ms, at most `timeout`) until the kubelet log of `node` has a
+    /// line with one of `needles`; that line, or None.
+    pub fn wait_log(&self, node: &str, needles: &[&str], timeout: std::time::Duration) -> Option<String> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            let (_, log) = self.try_testbed(&["node", "logs", node, "--last"]);
+            if let Some(line) = log.lines().find(|l| needles.iter().any(|n| l.contains(n))) {
+                return Some(line.to_string());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        None
+    }
+
     /// The root of node `name`'s tree (`$TESTBED_DIR/nodes/NAME`).
     pub fn node_root(&self, name: &str) -> PathBuf {
         Path::new(self.var("TESTBED_DIR")).join("nodes").join(name)
