@@ -142,15 +142,9 @@ fn refusals_and_renewing_a_self_signed_certificate() {
     .unwrap();
     std::fs::write(root.join("var/lib/kubelet/config.yaml"), "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n").unwrap();
     // an expired self-signed kubelet.crt, as the kubelet makes it (CN = host name)
-    let ok = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=n1@1700000000", "-days", "1"])
-        .arg("-keyout")
-        .arg(pki.join("kubelet.key"))
-        .arg("-out")
-        .arg(pki.join("kubelet.crt"))
-        .output()
-        .unwrap();
-    assert!(ok.status.success(), "{}", text(&ok));
+    let (key, crt) = (pki.join("kubelet.key").display().to_string(), pki.join("kubelet.crt").display().to_string());
+    let (ok, out) = try_openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=n1@1700000000", "-days", "1", "-keyout", &key, "-out", &crt]);
+    assert!(ok, "{out}");
     let cert = std::fs::read(pki.join("kubelet.crt")).unwrap();
 
     // valid for a day: inside the default 30-day window, so it is renewed; a 1h window refuses

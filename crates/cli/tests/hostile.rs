@@ -9,6 +9,7 @@
 //!
 //! One test per defect class of the issue, each with at least two variants.
 
+use kubecert_testbed_harness::openssl::{openssl, openssl_verify, try_openssl};
 use kubecert_testbed_harness::run::shell_ok;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
@@ -146,7 +147,7 @@ impl Host {
         let r = Run { code, out: String::from_utf8_lossy(&o.stdout).into_owned(), err };
         assert!(code != 124 && code != 137, "kubecert {args:?} did not finish within {TIMEOUT_S} s\n{}", r.text());
         assert_ne!(code, 134, "kubecert {args:?} aborted\n{}", r.text());
-        assert!(code >= 0 && code <= 2, "kubecert {args:?}: unexpected exit\n{}", r.text());
+        assert!((0..=2).contains(&code), "kubecert {args:?}: unexpected exit\n{}", r.text());
         assert!(rss <= MAX_RSS_KB, "kubecert {args:?} used {rss} KiB of memory (limit {MAX_RSS_KB})\n{}", r.text());
         assert!(!r.out.contains(&self.secret) && !r.err.contains(&self.secret), "kubecert {args:?} printed a file from outside the root\n{}", r.text());
         r
@@ -162,14 +163,11 @@ impl Host {
         if now != self.credential {
             let p = self.root.join("tmp-check.pem");
             fs::write(&p, &now).unwrap();
-            let ok = Command::new("openssl")
-                .args(["verify", "-CAfile", &self.root.join("etc/kubernetes/pki/ca.crt").display().to_string(), &p.display().to_string()])
-                .output()
-                .unwrap();
-            let subj = Command::new("openssl").args(["x509", "-noout", "-subject", "-in", &p.display().to_string()]).output().unwrap();
+            let (ok, verified) = openssl_verify(&self.root.join("etc/kubernetes/pki/ca.crt"), &p);
+            let (_, subj) = try_openssl(&["x509", "-noout", "-subject", "-in", &p.display().to_string()]);
             fs::remove_file(&p).unwrap();
-            assert!(ok.status.success(), "{what}: the node's credential was replaced by one that does not verify: {}", String::from_utf8_lossy(&ok.stdout));
-            assert!(String::from_utf8_lossy(&subj.stdout).contains("system:node:n1"), "{what}: the credential is for another node");
+            assert!(ok, "{what}: the node's credential was replaced by one that does not verify: {verified}");
+            assert!(subj.contains("system:node:n1"), "{what}: the credential is for another node");
         }
     }
 
@@ -225,8 +223,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("x");
     fs::write(&p, bytes).unwrap();
-    let o = Command::new("openssl").args(["dgst", "-sha256", "-r", &p.display().to_string()]).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
+    openssl(&["dgst", "-sha256", "-r", &p.display().to_string()], d.path()).split_whitespace().next().unwrap().to_string()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -226,15 +226,8 @@ impl Drop for Mitm {
 
 fn mitm(c: &Cluster, dir: &std::path::Path, mode: &str) -> Mitm {
     let (cert, key) = (dir.join(format!("{mode}.crt")), dir.join(format!("{mode}.key")));
-    let st = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mitm", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let (ok, out) = try_openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mitm", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", &key.display().to_string(), "-out", &cert.display().to_string()]);
+    assert!(ok, "{out}");
     let script = dir.join("mitm.py");
     std::fs::write(&script, MITM).unwrap();
     let portfile = dir.join(format!("{mode}.port"));
