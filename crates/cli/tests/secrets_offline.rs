@@ -1,7 +1,7 @@
 //! Secrets never leak, offline half: every command that reads or makes a private key or a
 //! bootstrap token, on openssl-made node trees, with `RUST_LOG=trace -vvv`, in every output
 //! format, success and error paths alike; all stdout/stderr is grepped for the key material and
-//! token secrets it used (see secrets_common). The cluster commands (token, bootstrap-config,
+//! token secrets it used (see kubecert_testbed_harness::secrets). The cluster commands (token, bootstrap-config,
 //! discover, csr, scan) run here against a kubeconfig/server that cannot be reached, so their
 //! error paths are covered without a cluster; secrets_online.rs runs them against the real one.
 

@@ -13,6 +13,7 @@
 pub mod bootstrap;
 pub mod controlplane;
 pub mod ecosystem;
+pub mod fault;
 pub mod fleet;
 pub mod install;
 pub mod kubeadm;
