@@ -1,4 +1,5 @@
-//! For the tls_bootstrap* tests: run the built `kubecert` against a testbed cluster, and ask the cluster independently (kubectl) what happened.
+//! For the tls_bootstrap* tests: run the built `kubecert` against a testbed cluster, and ask the
+//! cluster independently (kubectl) what happened.
 
 use crate::run::{wait_for, Kubecert, Run};
 use crate::Cluster;
