@@ -6,17 +6,16 @@
 //! - `kubecert scan`'s forecast: a node whose renewal cannot be approved is named with its real
 //!   expiry and the reason, and then really goes NotReady; with auto-approval nothing is forecast.
 
-mod fleet_support;
 
-use fleet_support::{kubecert, text};
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::fleet::kubecert;
 use kubecert_testbed_harness::Cluster;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// kubecert on a node tree (no cluster access).
-fn kubecert_node(args: &[&str], root: &Path) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kubecert")).args(args).arg("--root").arg(root).env("NO_COLOR", "1").output().expect("run kubecert")
+fn kubecert_node(args: &[&str], root: &Path) -> Run {
+    Kubecert::new(args).arg("--root").arg(root).run()
 }
 
 /// The serial of what the kubelet serves, if its certificate verifies for its IP against the cluster CA.
@@ -32,7 +31,7 @@ fn verified_serial(c: &Cluster, ip: &str, port: &str) -> Option<String> {
 
 fn node_status(c: &Cluster, node: &str) -> (i32, serde_json::Value) {
     let o = kubecert(c, &["serving", "status", "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("serving status: not JSON ({e}): {}", text(&o)));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("serving status: not JSON ({e}): {}", text(&o)));
     let n = v["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap_or_else(|| panic!("{node} not in {v}")).clone();
     (o.status.code().unwrap_or(-1), n)
 }
@@ -44,17 +43,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -98,7 +86,7 @@ fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
         .unwrap();
     let mut expected = original.clone();
     expected.extend_from_slice(b"serverTLSBootstrap: true\n");
-    wait_until("the config edited", 20, || (std::fs::read(&cfg_path).unwrap() == expected).then_some(()));
+    wait_for(Duration::from_secs(20), "the config edited", || (std::fs::read(&cfg_path).unwrap() == expected).then_some(()));
     c.testbed(&["node", "start", n]);
     let o = waiter.wait_with_output().unwrap();
     assert!(o.status.success() && text(&o).contains("the kubelet filed serving CSR csr-"), "{}", text(&o));
@@ -109,7 +97,7 @@ fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
     // 4. With no approver the CSR stays Pending and status says which CSR and that the policy
     //    would approve it.
     c.testbed(&["node", "wait-ready", n]);
-    let csr = wait_until("a pending serving CSR in serving status", 30, || {
+    let csr = wait_for(Duration::from_secs(30), "a pending serving CSR in serving status", || {
         let (code, st) = node_status(&c, n);
         (st["stage"] == "awaiting-approval" && code == 1 && st["pending_csrs"][0].is_object()).then(|| st["pending_csrs"][0].clone())
     });
@@ -120,12 +108,12 @@ fn self_signed_to_cluster_signed_then_rotating_and_rolled_back() {
     // 5. kubecert approve: the kubelet serves a cluster-signed certificate naming its IP.
     let o = kubecert(&c, &["approve"]);
     assert!(o.status.success(), "{}", text(&o));
-    let first = wait_until("a verifying serving certificate", 30, || verified_serial(&c, &ip, &port));
+    let first = wait_for(Duration::from_secs(30), "a verifying serving certificate", || verified_serial(&c, &ip, &port));
     let (code, st) = node_status(&c, n);
     assert_eq!((code, st["stage"].as_str()), (0, Some("done")), "{st}");
 
     // 6. The kubelet renews it by itself (2-minute certificates): a second CSR, approved, a new serial.
-    let second = wait_until("a renewed serving certificate", 150, || {
+    let second = wait_for(Duration::from_secs(150), "a renewed serving certificate", || {
         let o = kubecert(&c, &["approve"]);
         assert!(o.status.success(), "{}", text(&o));
         verified_serial(&c, &ip, &port).filter(|s| *s != first)
@@ -154,15 +142,9 @@ fn refusals_and_renewing_a_self_signed_certificate() {
     .unwrap();
     std::fs::write(root.join("var/lib/kubelet/config.yaml"), "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n").unwrap();
     // an expired self-signed kubelet.crt, as the kubelet makes it (CN = host name)
-    let ok = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=n1@1700000000", "-days", "1"])
-        .arg("-keyout")
-        .arg(pki.join("kubelet.key"))
-        .arg("-out")
-        .arg(pki.join("kubelet.crt"))
-        .output()
-        .unwrap();
-    assert!(ok.status.success(), "{}", text(&ok));
+    let (key, crt) = (pki.join("kubelet.key").display().to_string(), pki.join("kubelet.crt").display().to_string());
+    let (ok, out) = try_openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=n1@1700000000", "-days", "1", "-keyout", &key, "-out", &crt]);
+    assert!(ok, "{out}");
     let cert = std::fs::read(pki.join("kubelet.crt")).unwrap();
 
     // valid for a day: inside the default 30-day window, so it is renewed; a 1h window refuses
@@ -231,7 +213,7 @@ fn client_not_after(tree: &Path) -> i64 {
 
 fn forecast_of(c: &Cluster, node: &str) -> (i32, Vec<serde_json::Value>) {
     let o = kubecert(c, &["scan", "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
     let f = v["forecast"].as_array().unwrap().iter().filter(|f| f["node"] == node).cloned().collect();
     (o.status.code().unwrap_or(-1), f)
 }
@@ -246,7 +228,7 @@ fn forecast_names_the_node_its_expiry_and_the_missing_binding_then_comes_true() 
     c.testbed(&["node", "join", n]);
     // Its 1-minute certificate (backdated 5 min) is past 70 % of its life at once: the kubelet
     // files a renewal, which nothing approves.
-    wait_until("a Pending renewal CSR of fc1", 120, || csrs_of(&c, n).iter().any(|x| conditions(x).is_empty()).then_some(()));
+    wait_for(Duration::from_secs(120), "a Pending renewal CSR of fc1", || csrs_of(&c, n).iter().any(|x| conditions(x).is_empty()).then_some(()));
     let real = client_not_after(&tree);
     let (code, f) = forecast_of(&c, n);
     assert_eq!(code, 1, "a forecast is a problem");
@@ -273,7 +255,7 @@ fn forecast_names_the_node_its_expiry_and_the_missing_binding_then_comes_true() 
     let o = kubecert(&c, &["rbac", "ensure"]);
     assert!(o.status.success(), "{}", text(&o));
     c.testbed(&["node", "join", "fc2"]);
-    wait_until("a renewal of fc2 approved and issued", 120, || csrs_of(&c, "fc2").iter().any(|x| conditions(x).contains(&"Approved".to_string()) && x["status"]["certificate"].is_string()).then_some(()));
+    wait_for(Duration::from_secs(120), "a renewal of fc2 approved and issued", || csrs_of(&c, "fc2").iter().any(|x| conditions(x).contains(&"Approved".to_string()) && x["status"]["certificate"].is_string()).then_some(()));
     let (_, f) = forecast_of(&c, "fc2");
     assert!(f.is_empty(), "fc2 renews fine, yet: {f:?}");
     c.testbed(&["node", "stop", n]);
@@ -300,7 +282,7 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
     let real = client_not_after(&tree);
 
     let o = kubecert(&c, &["scan", "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("scan: not JSON ({e}): {}", text(&o)));
     let f: Vec<_> = v["forecast"].as_array().unwrap().iter().filter(|f| f["node"] == n).cloned().collect();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let client = f.iter().find(|x| x["certificate"] == "client").unwrap_or_else(|| panic!("{n} not forecast: {v}"));
@@ -322,7 +304,7 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
         .spawn()
         .expect("kubecert scan --serve"));
     let metrics = |want: &str| {
-        wait_until(want, 60, || {
+        wait_for(Duration::from_secs(60), want, || {
             let o = c.command_in_cluster("curl").args(["-sf", "http://127.0.0.1:9655/metrics"]).output().unwrap();
             let body = String::from_utf8_lossy(&o.stdout).to_string();
             body.contains(want).then_some(body)
@@ -338,7 +320,7 @@ fn forecast_rotation_off_from_the_kubelets_own_metrics_and_the_token_it_cannot_c
 
     // its join token deleted: it could not come back by bootstrapping either
     let id = joined_with(&c, n);
-    fleet_support::kubectl_ok(&c, &["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{id}")]);
+    c.kubectl_ok(&["-n", "kube-system", "delete", "secret", &format!("bootstrap-token-{id}")]);
     let (_, f) = forecast_of(&c, n);
     let client = f.iter().find(|x| x["certificate"] == "client").unwrap();
     let codes: Vec<_> = client["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap().to_string()).collect();
@@ -410,7 +392,7 @@ fn forecast_falls_back_to_the_exporter_when_the_node_proxy_is_refused() {
     // which runs nothing and gives every Pod the IP 192.168.192.168; that address is put on the
     // cluster's network namespace and the exporter process listens there, where the Pod network
     // would deliver it, so the API server's pod proxy reaches it as it would a real Pod.
-    fleet_support::kubectl_ok(&c, &["create", "namespace", "kubecert-system"]);
+    c.kubectl_ok(&["create", "namespace", "kubecert-system"]);
     let pod = "apiVersion: v1
 kind: Pod
 metadata: {name: kubecert-exporter-x1, namespace: kubecert-system, labels: {app.kubernetes.io/name: kubecert-exporter}}
@@ -418,9 +400,9 @@ spec:
   nodeName: x1
   containers: [{name: exporter, image: kubecert, ports: [{name: metrics, containerPort: 9654}]}]
 ";
-    let (ok, out) = fleet_support::kubectl_stdin(&c, None, &["apply"], pod);
+    let (ok, out) = c.kubectl_stdin(None, &["apply"], pod);
     assert!(ok, "{out}");
-    let pod_ip = wait_until("the exporter Pod Running", 60, || {
+    let pod_ip = wait_for(Duration::from_secs(60), "the exporter Pod Running", || {
         let (_, out, _) = c.kubectl(&["-n", "kubecert-system", "get", "pod", "kubecert-exporter-x1", "-o", "json"]);
         let v: serde_json::Value = serde_json::from_str(&out).ok()?;
         (v["status"]["phase"] == "Running").then(|| v["status"]["podIP"].as_str().map(String::from)).flatten()
@@ -437,13 +419,13 @@ spec:
             .spawn()
             .expect("kubecert exporter"),
     );
-    wait_until("the exporter through the pod proxy", 30, || {
+    wait_for(Duration::from_secs(30), "the exporter through the pod proxy", || {
         c.kubectl(&["get", "--raw", "/api/v1/namespaces/kubecert-system/pods/kubecert-exporter-x1:9654/proxy/healthz"]).0.then_some(())
     });
 
-    let (ok, out) = fleet_support::kubectl_stdin(&c, None, &["apply"], LIMITED_RBAC);
+    let (ok, out) = c.kubectl_stdin(None, &["apply"], LIMITED_RBAC);
     assert!(ok, "{out}");
-    let viewer = fleet_support::user_identity(&c, "kubecert-viewer", None);
+    let viewer = kubecert_testbed_harness::fleet::user_identity(&c, "kubecert-viewer", None);
     // the refusal is real: the API server forbids this user the node proxy
     let (ok, _, err) = c.kubectl(&["--kubeconfig", &viewer.kubeconfig.display().to_string(), "get", "--raw", "/api/v1/nodes/x1/proxy/metrics"]);
     assert!(!ok && err.contains("forbidden"), "{err}");

@@ -3,11 +3,9 @@
 //! leads and approves, the other stands by; when the leader stops the standby takes the Lease
 //! and approves what comes next; no CSR is approved by both.
 
-mod ecosystem_support;
-mod fleet_support;
 
-use ecosystem_support::Proc;
-use fleet_support::*;
+use kubecert_testbed_harness::ecosystem::Proc;
+use kubecert_testbed_harness::fleet::*;
 use kubecert_testbed_harness::{repo_root, unique_name, Cluster};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -70,10 +68,10 @@ fn wait(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     let c = Cluster::shared();
     let deploy = repo_root().join("deploy");
-    kubectl_ok(c, &["apply", "-f", &deploy.join("namespace.yaml").display().to_string()]);
+    c.kubectl_ok(&["apply", "-f", &deploy.join("namespace.yaml").display().to_string()]);
     // The approver's RBAC as deploy/ has it (not the Deployment: the testbed schedules no Pods).
     let rbac = std::fs::read_to_string(deploy.join("approver.yaml")).unwrap().split("\n---\n").filter(|d| !d.contains("kind: Deployment")).collect::<Vec<_>>().join("\n---\n");
-    let (ok, out) = kubectl_stdin(c, None, &["apply"], &rbac);
+    let (ok, out) = c.kubectl_stdin(None, &["apply"], &rbac);
     assert!(ok, "{out}");
     // A Lease of this test's own (tests run in parallel); deploy/'s Role names kubecert-approver,
     // so this one is granted to the same ServiceAccount by an extra Role.
@@ -81,7 +79,7 @@ fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     let role = format!(
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: {lease}, namespace: kubecert-system}}\nrules:\n- {{apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: [{lease}], verbs: [get, update]}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {lease}, namespace: kubecert-system}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: {lease}}}\nsubjects:\n- {{kind: ServiceAccount, name: kubecert-approver, namespace: kubecert-system}}\n"
     );
-    let (ok, out) = kubectl_stdin(c, None, &["apply"], &role);
+    let (ok, out) = c.kubectl_stdin(None, &["apply"], &role);
     assert!(ok, "{out}");
     let sa = "system:serviceaccount:kubecert-system:kubecert-approver";
     assert_eq!(c.kubectl(&["auth", "can-i", "update", "leases/kubecert-approver", "-n", "kubecert-system", "--as", sa]).1.trim(), "yes");
@@ -134,7 +132,7 @@ fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     assert_eq!(lease_json["spec"]["leaseTransitions"], 2, "{lease_json:#}");
     // Each CSR carries one approval.
     for csr in [&first, &second] {
-        let v: serde_json::Value = serde_json::from_str(&kubectl_ok(c, &["get", "csr", csr, "-o", "json"])).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&c.kubectl_ok(&["get", "csr", csr, "-o", "json"])).unwrap();
         let approvals = v["status"]["conditions"].as_array().unwrap().iter().filter(|c| c["type"] == "Approved").count();
         assert_eq!(approvals, 1, "{v:#}");
     }

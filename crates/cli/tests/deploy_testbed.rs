@@ -7,9 +7,8 @@
 //! (in-cluster, its ServiceAccount and the RBAC from deploy/) approving the kubelet's own
 //! `kubernetes.io/kubelet-serving` CSR; nothing else in the testbed approves serving CSRs.
 
-mod ecosystem_support;
 
-use ecosystem_support::require;
+use kubecert_testbed_harness::ecosystem::require;
 use kubecert_testbed_harness::{repo_root, Cluster};
 use serde_json::Value;
 use std::path::Path;

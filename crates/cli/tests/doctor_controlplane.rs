@@ -2,9 +2,9 @@
 //! certificate per problem; every control-plane finding code appears for exactly the certificate
 //! that was broken, with evidence and a fix, and a fresh tree has none of them.
 
-mod controlplane_support;
 
-use controlplane_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::kubeadm::*;
 use std::path::Path;
 
 const CP_CODES: &[&str] = &[
@@ -27,7 +27,7 @@ const CP_CODES: &[&str] = &[
 /// (code, summary) of the control-plane findings, sorted.
 fn cp_findings(root: &Path) -> Vec<(String, String)> {
     let o = kubecert(&["doctor", "--root", &root.display().to_string(), "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     let mut out = Vec::new();
     for f in v["findings"].as_array().unwrap_or_else(|| panic!("{v}")) {
         let code = f["code"].as_str().unwrap().to_string();
@@ -122,7 +122,7 @@ fn each_altered_certificate_gets_its_code() {
     // (exit 1) while the others are renewed, the missing scheduler.conf skipped.
     let o = kubecert(&["renew", "--within", "30d", "--root", &root, "-o", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     let renewed: Vec<&str> = v["renewed"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(renewed, ["apiserver-kubelet-client", "etcd-healthcheck-client"], "{v}");
     let problems: Vec<&str> = v["skipped"].as_array().unwrap().iter().filter(|s| s["problem"] == true).map(|s| s["name"].as_str().unwrap()).collect();

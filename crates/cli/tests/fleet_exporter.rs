@@ -6,10 +6,7 @@
 //! ServiceAccount. deploy/'s manifests are applied to the real API server (dry run for the
 //! workloads) and the PrometheusRule's alerts parse as PromQL and only use metrics the exporter emits.
 
-mod ecosystem_support;
-mod fleet_support;
 
-use fleet_support::*;
 use kubecert_testbed_harness::{repo_root, unique_name, Cluster};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -18,13 +15,13 @@ use std::time::Duration;
 
 /// A running exporter, killed on drop.
 struct Exporter {
-    _proc: ecosystem_support::Proc,
+    _proc: kubecert_testbed_harness::ecosystem::Proc,
     port: u16,
 }
 
 /// Starts `cmd` (an exporter listening on 127.0.0.1:0) and reads its port from stderr.
 fn start(cmd: Command) -> Exporter {
-    let (proc, port) = ecosystem_support::start_exporter(cmd);
+    let (proc, port) = kubecert_testbed_harness::ecosystem::start_exporter(cmd);
     Exporter { _proc: proc, port }
 }
 
@@ -136,11 +133,11 @@ fn exporter_in_cluster_config_reads_the_node_with_the_deploy_service_account() {
     let c = Cluster::shared();
     let deploy = repo_root().join("deploy");
     for f in ["namespace.yaml", "exporter-rbac.yaml"] {
-        kubectl_ok(c, &["apply", "-f", &deploy.join(f).display().to_string()]);
+        c.kubectl_ok(&["apply", "-f", &deploy.join(f).display().to_string()]);
     }
     // The workloads are accepted by the real API server (dry run: the testbed runs no Pods).
     for f in ["exporter-daemonset.yaml", "approver.yaml"] {
-        kubectl_ok(c, &["apply", "--dry-run=server", "-f", &deploy.join(f).display().to_string()]);
+        c.kubectl_ok(&["apply", "--dry-run=server", "-f", &deploy.join(f).display().to_string()]);
     }
     let sa = "system:serviceaccount:kubecert-system:kubecert-exporter";
     assert_eq!(c.kubectl(&["auth", "can-i", "get", "nodes", "--as", sa]).1.trim(), "yes");
@@ -151,7 +148,7 @@ fn exporter_in_cluster_config_reads_the_node_with_the_deploy_service_account() {
 
     let n = unique_name("fleet-inc");
     c.testbed(&["node", "join", &n]);
-    let token = kubectl_ok(c, &["create", "token", "kubecert-exporter", "-n", "kubecert-system", "--duration", "10m"]);
+    let token = c.kubectl_ok(&["create", "token", "kubecert-exporter", "-n", "kubecert-system", "--duration", "10m"]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), token.trim()).unwrap();
     std::fs::copy(c.ca_cert(), dir.path().join("ca.crt")).unwrap();

@@ -9,6 +9,8 @@
 //!
 //! One test per defect class of the issue, each with at least two variants.
 
+use kubecert_testbed_harness::openssl::{openssl, openssl_verify, try_openssl};
+use kubecert_testbed_harness::run::shell_ok;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ const MAX_RSS_KB: u64 = 256 * 1024;
 /// The binary under test; HOSTILE_KUBECERT runs the suite against another build (e.g. the code
 /// before the fixes, to show the suite fails there).
 fn kubecert_bin() -> String {
-    std::env::var("HOSTILE_KUBECERT").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubecert").to_string())
+    std::env::var("HOSTILE_KUBECERT").unwrap_or_else(|_| kubecert_testbed_harness::run::kubecert_bin().display().to_string())
 }
 
 /// One node tree with a sentinel folder beside it.
@@ -49,11 +51,6 @@ impl Run {
     fn text(&self) -> String {
         format!("exit {}\nstdout:\n{}\nstderr:\n{}", self.code, self.out, self.err)
     }
-}
-
-fn sh(cmd: &str) {
-    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 impl Host {
@@ -150,7 +147,7 @@ impl Host {
         let r = Run { code, out: String::from_utf8_lossy(&o.stdout).into_owned(), err };
         assert!(code != 124 && code != 137, "kubecert {args:?} did not finish within {TIMEOUT_S} s\n{}", r.text());
         assert_ne!(code, 134, "kubecert {args:?} aborted\n{}", r.text());
-        assert!(code >= 0 && code <= 2, "kubecert {args:?}: unexpected exit\n{}", r.text());
+        assert!((0..=2).contains(&code), "kubecert {args:?}: unexpected exit\n{}", r.text());
         assert!(rss <= MAX_RSS_KB, "kubecert {args:?} used {rss} KiB of memory (limit {MAX_RSS_KB})\n{}", r.text());
         assert!(!r.out.contains(&self.secret) && !r.err.contains(&self.secret), "kubecert {args:?} printed a file from outside the root\n{}", r.text());
         r
@@ -166,14 +163,11 @@ impl Host {
         if now != self.credential {
             let p = self.root.join("tmp-check.pem");
             fs::write(&p, &now).unwrap();
-            let ok = Command::new("openssl")
-                .args(["verify", "-CAfile", &self.root.join("etc/kubernetes/pki/ca.crt").display().to_string(), &p.display().to_string()])
-                .output()
-                .unwrap();
-            let subj = Command::new("openssl").args(["x509", "-noout", "-subject", "-in", &p.display().to_string()]).output().unwrap();
+            let (ok, verified) = openssl_verify(&self.root.join("etc/kubernetes/pki/ca.crt"), &p);
+            let (_, subj) = try_openssl(&["x509", "-noout", "-subject", "-in", &p.display().to_string()]);
             fs::remove_file(&p).unwrap();
-            assert!(ok.status.success(), "{what}: the node's credential was replaced by one that does not verify: {}", String::from_utf8_lossy(&ok.stdout));
-            assert!(String::from_utf8_lossy(&subj.stdout).contains("system:node:n1"), "{what}: the credential is for another node");
+            assert!(ok, "{what}: the node's credential was replaced by one that does not verify: {verified}");
+            assert!(subj.contains("system:node:n1"), "{what}: the credential is for another node");
         }
     }
 
@@ -229,8 +223,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("x");
     fs::write(&p, bytes).unwrap();
-    let o = Command::new("openssl").args(["dgst", "-sha256", "-r", &p.display().to_string()]).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
+    openssl(&["dgst", "-sha256", "-r", &p.display().to_string()], d.path()).split_whitespace().next().unwrap().to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +303,7 @@ fn d3_reads_are_bounded_and_never_block() {
         match kind {
             "zero" => symlink("/dev/zero", &m).unwrap(),
             "sparse" => fs::File::create(&m).unwrap().set_len(1 << 30).unwrap(),
-            _ => sh(&format!("mkfifo {}", m.display())),
+            _ => shell_ok(&format!("mkfifo {}", m.display())),
         }
         let h = h.seal();
         h.run(&["backups", "--root", &h.root_s()]);
@@ -322,7 +315,7 @@ fn d3_reads_are_bounded_and_never_block() {
     let h = Host::new();
     let store = h.root.join("var/lib/kubecert/backups");
     fs::create_dir_all(&store).unwrap();
-    sh(&format!("mkfifo {}", store.join(".lock").display()));
+    shell_ok(&format!("mkfifo {}", store.join(".lock").display()));
     let h = h.seal();
     h.sign_install(&[]);
     h.check("lock as FIFO");
@@ -339,7 +332,7 @@ fn d3_reads_are_bounded_and_never_block() {
     // f: sign's own inputs: the CA key is /dev/zero, the CA certificate a FIFO.
     let h = Host::new().seal();
     let fifo = h._dir.path().join("ca.fifo");
-    sh(&format!("mkfifo {}", fifo.display()));
+    shell_ok(&format!("mkfifo {}", fifo.display()));
     let out = h._dir.path().join("bundle");
     let r = h.run(&["sign", "--node", "n1", "--ca-cert", &h.ca_cert.display().to_string(), "--ca-key", "/dev/zero", "--out-dir", &out.display().to_string()]);
     assert_eq!(r.code, 2, "{}", r.text());
@@ -410,8 +403,8 @@ fn d6_special_files_are_skipped() {
     let h = Host::new();
     // a: a FIFO and a device among the certificates; b: /proc/kmsg as the kubeconfig; c: /proc itself scanned.
     let pki = h.root.join("etc/kubernetes/pki");
-    sh(&format!("mkfifo {}", pki.join("apiserver.crt").display()));
-    sh(&format!("mknod {} c 1 5", pki.join("front-proxy-client.crt").display()));
+    shell_ok(&format!("mkfifo {}", pki.join("apiserver.crt").display()));
+    shell_ok(&format!("mknod {} c 1 5", pki.join("front-proxy-client.crt").display()));
     let h = h.seal();
     let r = h.run(&["check-expiration", "--scan", &pki.display().to_string()]);
     assert!(r.out.contains("apiserver.crt") || r.err.contains("apiserver.crt"), "the FIFO is not reported as skipped\n{}", r.text());
@@ -464,7 +457,7 @@ fn d8_install_refuses_a_credential_that_would_not_work() {
     let h = Host::new().seal();
     let other = h._dir.path().join("other");
     fs::create_dir_all(&other).unwrap();
-    sh(&format!(
+    shell_ok(&format!(
         "cd {} && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -subj /CN=kubernetes -days 30 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,digitalSignature -out ca.crt 2>/dev/null",
         other.display()
     ));
@@ -482,7 +475,7 @@ fn d8_install_refuses_a_credential_that_would_not_work() {
 #[test]
 fn d9_permission_denied_is_not_a_broken_node() {
     let h = Host::new();
-    sh(&format!("chmod -R a+rX {0} && chmod 600 {0}/etc/kubernetes/kubelet.conf {0}/var/lib/kubelet/pki/kubelet-client-2*.pem", h.root_s()));
+    shell_ok(&format!("chmod -R a+rX {0} && chmod 600 {0}/etc/kubernetes/kubelet.conf {0}/var/lib/kubelet/pki/kubelet-client-2*.pem", h.root_s()));
     let h = h.seal();
     // a: doctor as nobody on a healthy node.
     let r = h.run_as(&["doctor", "--root", &h.root_s()], Some("65534"), Stdio::null());

@@ -4,9 +4,9 @@
 //! and the image carries its OCI labels, runs as non-root by default and holds only the binary.
 //! The image is built once per run (cached by the binary's hash under ~/.cache/kubecert/image).
 
-mod ecosystem_support;
 
-use ecosystem_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::ecosystem::*;
 use kubecert_testbed_harness::repo_root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -6,13 +6,12 @@
 //! field report 004's copied certificate), a kubelet.conf with embedded data (rewritten to the
 //! link), and the CoreOS-style separate `worker.pem`/`worker-key.pem`.
 
-mod new_cert_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
-use new_cert_support::*;
-use std::io::{BufRead, BufReader};
+use kubecert_testbed_harness::fault::{crash_at, Kill};
+use kubecert_testbed_harness::install::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// What the kubelet would load from a tree: (cert DER, key matches cert, CN).
 fn credential(tree: &Path, kubeconfig: &str) -> (Vec<u8>, bool, String) {
@@ -29,49 +28,6 @@ fn credential(tree: &Path, kubeconfig: &str) -> (Vec<u8>, bool, String) {
     let leaf = cert.certificates.into_iter().next().expect("a certificate");
     let key = key.key.expect("a key").expect("key loads");
     (leaf.der().to_vec(), key.matches(&leaf), leaf.info().common_names.join(","))
-}
-
-/// How a crash run ends.
-enum Kill {
-    Abort,
-    SigKill,
-}
-
-/// Runs `kubecert ARGS` and makes it die at fault point `n`; returns false when the command
-/// finished before reaching `n` (there are fewer steps).
-fn crash_at(args: &[&str], n: u32, how: &Kill) -> bool {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kubecert"));
-    c.args(args).env("KUBECERT_FAULT_AT", n.to_string()).env("NO_COLOR", "1").stdout(Stdio::null()).stderr(Stdio::piped());
-    if matches!(how, Kill::SigKill) {
-        c.env("KUBECERT_FAULT_MODE", "hang");
-    }
-    let mut child = c.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = String::new();
-    let mut reached = false;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.starts_with("kubecert-fault: hang at") {
-            reached = true;
-            child.kill().unwrap(); // SIGKILL
-            break;
-        }
-        if line.starts_with("kubecert-fault: abort at") {
-            reached = true;
-        }
-        seen.push_str(&line);
-        seen.push('\n');
-    }
-    let status = child.wait().unwrap();
-    if !reached {
-        assert!(status.success(), "run without reaching step {n} failed: {seen}");
-        return false;
-    }
-    use std::os::unix::process::ExitStatusExt;
-    let sig = status.signal();
-    assert!(sig == Some(6) || sig == Some(9), "step {n}: expected death by SIGABRT/SIGKILL, got {status:?}: {seen}");
-    true
 }
 
 struct Layout {
@@ -96,7 +52,7 @@ fn check_all_steps(l: &Layout, ca: &Path, ca_key: &Path, how: Kill) -> u32 {
         assert!(ok, "{out}");
         let root = copy.display().to_string();
         let args = ["sign", "--node", &l.node, "--ca-cert", &ca.display().to_string(), "--ca-key", &ca_key.display().to_string(), "--install", "--root", &root];
-        if !crash_at(&args, n, &how) {
+        if !crash_at(&args, n, how) {
             assert!(
                 n > 10,
                 "{}: the install finished after only {} fault points: is the binary built without the test-only \

@@ -3,10 +3,10 @@
 //! disk (a 16 KiB tmpfs, filled) under the certificate directory, and a full disk under the backup
 //! store. Each run exits 1 with a message naming the file and the cause, and writes nothing.
 
-mod new_cert_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
-use new_cert_support::*;
+use kubecert_testbed_harness::install::*;
 use std::path::{Path, PathBuf};
 
 /// A mount that is undone when the test ends, passing or failing.
@@ -39,7 +39,7 @@ fn broken_node(c: &Cluster) -> (String, PathBuf) {
     (node, tree)
 }
 
-fn sign_install(c: &Cluster, node: &str, tree: &Path) -> std::process::Output {
+fn sign_install(c: &Cluster, node: &str, tree: &Path) -> Run {
     kubecert(&[
         "sign", "--node", node, "--ca-cert", &c.ca_cert().display().to_string(), "--ca-key", &c.ca_key().display().to_string(),
         "--install", "--root", &tree.display().to_string(),

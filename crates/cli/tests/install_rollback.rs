@@ -2,10 +2,10 @@
 //! (a rollback is itself backed up), the JSON listing, and the node lock: a second install while
 //! one is in progress is refused and changes nothing.
 
-mod new_cert_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
-use new_cert_support::*;
+use kubecert_testbed_harness::install::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -36,7 +36,7 @@ fn joined_and_stopped(c: &Cluster, prefix: &str) -> Stopped {
 
 fn backups(root: &str) -> serde_json::Value {
     let o = kubecert(&["backups", "--root", root, "-o", "json"]);
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
 }
 
 #[test]

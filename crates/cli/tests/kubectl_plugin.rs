@@ -3,8 +3,8 @@
 //! and `kubectl kubecert scan` runs against the test cluster with kubectl's KUBECONFIG.
 //! plugins/kubecert.yaml is checked against what the static build supports.
 
-mod ecosystem_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{repo_root, unique_name, Cluster};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -17,10 +17,6 @@ fn plugin_path(dir: &Path) -> String {
 
 fn kubectl(c: &Cluster, path: &str, args: &[&str]) -> Output {
     Command::new(c.bin("kubectl")).args(args).env("PATH", path).env("KUBECONFIG", c.kubeconfig()).output().expect("run kubectl")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]

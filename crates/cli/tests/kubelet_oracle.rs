@@ -8,6 +8,7 @@
 //! docs/kubelet-credential-precedence.md, so a broken testbed cannot pass for agreement.
 //! With `KUBECERT_LOG_CORPUS=DIR` the kubelet's log of each state is saved to `DIR/<state>/kubelet.log`.
 
+use kubecert_testbed_harness::run::shell;
 use kubecert_testbed_harness::{unique_name, Cluster};
 use std::process::Command;
 use std::sync::Mutex;
@@ -148,11 +149,6 @@ struct Row {
     findings: String,
 }
 
-fn sh(script: &str, env: &[(&str, String)]) -> (bool, String) {
-    let o = Command::new("sh").arg("-c").arg(script).envs(env.iter().map(|(k, v)| (*k, v.as_str()))).output().expect("sh");
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-}
-
 /// The pair the kubelet's file store says it loaded (client-go certificate_store.go:147,160,175).
 fn loaded_pair(log: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains("Loading cert/key pair"))?;
@@ -164,7 +160,7 @@ fn loaded_pair(log: &str) -> Option<String> {
 /// state made (`verifying certificate SN=<decimal>`), and bearer-token failures (only the token states
 /// use bad tokens: `extra`).
 fn apiserver_lines(c: &Cluster, env: &[(&str, String)], extra: &[&str]) -> String {
-    let (_, serials) = sh("for f in \"$W\"/*.crt; do openssl x509 -noout -serial -in \"$f\"; done 2>/dev/null; true", env);
+    let (_, serials) = shell("for f in \"$W\"/*.crt; do openssl x509 -noout -serial -in \"$f\"; done 2>/dev/null; true", env);
     let sns: Vec<String> = serials.lines().filter_map(|l| l.strip_prefix("serial=")).filter_map(|h| u128::from_str_radix(h.trim(), 16).ok()).map(|d| format!("SN={d},")).collect();
     let log = std::fs::read_to_string(std::path::Path::new(c.var("TESTBED_DIR")).join("logs/kube-apiserver.log")).unwrap_or_default();
     log.lines().filter(|l| sns.iter().any(|sn| l.contains(sn.as_str())) || extra.iter().any(|x| l.contains(x))).map(|l| format!("{l}\n")).collect()
@@ -186,7 +182,7 @@ fn run_state(c: &Cluster, s: &State) -> Row {
         ("BIN", c.var("TESTBED_BIN").to_string()),
         ("ADMIN", c.kubeconfig().display().to_string()),
     ];
-    let (ok, out) = sh(&format!("{PRELUDE}\n{}", s.setup), &env);
+    let (ok, out) = shell(&format!("{PRELUDE}\n{}", s.setup), &env);
     assert!(ok, "state {}: setup failed:\n{out}", s.name);
     let doctor = Command::new(env!("CARGO_BIN_EXE_kubecert")).args(["doctor", "--root"]).arg(&tree).args(["-o", "json"]).output().unwrap();
     let doctor_exit = doctor.status.code().unwrap_or(-1);

@@ -4,10 +4,10 @@
 //! clearly and nothing written, and a kubelet serving certificate issued by the real
 //! `kubernetes.io/kubelet-serving` signer and served by a real kubelet.
 
-mod new_cert_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
-use new_cert_support::*;
+use kubecert_testbed_harness::install::*;
 use std::path::{Path, PathBuf};
 
 /// A ServiceAccount with exactly `rules`, and a kubeconfig holding a token for it.
@@ -57,7 +57,7 @@ fn report_004_csr_approve_install_repairs_a_copied_certificate() {
     let tree = c.node_root(&victim);
     copy_credential(&c.node_root(&donor), &tree);
     let before = node_credential(&tree);
-    let (ok, out) = kubectl_with(c, &before.kubeconfig, &["label", "node", &victim, "x=y"]);
+    let (ok, out) = c.kubectl_with(&before.kubeconfig, &["label", "node", &victim, "x=y"]);
     assert!(!ok && out.to_lowercase().contains("forbidden"), "before the repair: {out}");
 
     let root = tree.display().to_string();
@@ -77,11 +77,11 @@ fn report_004_csr_approve_install_repairs_a_copied_certificate() {
     c.testbed(&["node", "start", &victim]);
     c.testbed(&["node", "wait-ready", &victim, "--timeout", "60"]);
     let after = node_credential(&tree);
-    let (ok, out) = kubectl_with(c, &after.kubeconfig, &["label", "node", &victim, "kubecert-test=csr", "--overwrite"]);
+    let (ok, out) = c.kubectl_with(&after.kubeconfig, &["label", "node", &victim, "kubecert-test=csr", "--overwrite"]);
     assert!(ok, "patch own node: {out}");
-    let (ok, out) = kubectl_with(c, &after.kubeconfig, &["get", "node", &donor]);
+    let (ok, out) = c.kubectl_with(&after.kubeconfig, &["get", "node", &donor]);
     assert!(!ok && out.to_lowercase().contains("forbidden"), "donor node: {out}");
-    let (ok, out) = kubectl_with(c, &after.kubeconfig, &["label", "node", &donor, "kubecert-test=csr"]);
+    let (ok, out) = c.kubectl_with(&after.kubeconfig, &["label", "node", &donor, "kubecert-test=csr"]);
     assert!(!ok && out.to_lowercase().contains("forbidden"), "donor node: {out}");
     c.testbed(&["node", "stop", &victim]);
 }

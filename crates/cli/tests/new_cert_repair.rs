@@ -3,10 +3,10 @@
 //! cluster credentials, or the cluster CA — shows the plan, applies only when confirmed, and the
 //! real kubelet comes back as the right node. A healthy node gets "nothing to do".
 
-mod new_cert_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
-use new_cert_support::*;
+use kubecert_testbed_harness::install::*;
 use std::path::{Path, PathBuf};
 
 /// A report-004 node (a joined donor's pki and kubelet.conf copied over); with `bootstrap`, the
@@ -25,7 +25,7 @@ fn report_004(c: &Cluster, bootstrap: bool) -> (String, String, PathBuf) {
 }
 
 /// kubecert with no cluster credentials in reach unless given (HOME without ~/.kube/config).
-fn repair(home: &Path, args: &[&str]) -> std::process::Output {
+fn repair(home: &Path, args: &[&str]) -> Run {
     let mut a = vec!["repair"];
     a.extend_from_slice(args);
     kubecert_env(&a, &[("HOME", &home.display().to_string())])
@@ -35,9 +35,9 @@ fn comes_back_as(c: &Cluster, node: &str, donor: &str, tree: &Path) {
     c.testbed(&["node", "start", node]);
     c.testbed(&["node", "wait-ready", node, "--timeout", "60"]);
     let cred = node_credential(tree);
-    let (ok, out) = kubectl_with(c, &cred.kubeconfig, &["label", "node", node, "kubecert-repair=done", "--overwrite"]);
+    let (ok, out) = c.kubectl_with(&cred.kubeconfig, &["label", "node", node, "kubecert-repair=done", "--overwrite"]);
     assert!(ok, "patch own node: {out}");
-    let (ok, out) = kubectl_with(c, &cred.kubeconfig, &["get", "node", donor]);
+    let (ok, out) = c.kubectl_with(&cred.kubeconfig, &["get", "node", donor]);
     assert!(!ok && out.to_lowercase().contains("forbidden"), "donor node: {out}");
     c.testbed(&["node", "stop", node]);
 }

@@ -2,10 +2,10 @@
 //! the cluster CA, certificates accepted by the real API server for every key type and for an
 //! RSA and an ECDSA cluster CA, `openssl verify` agreeing, and bad inputs refused with nothing written.
 
-mod new_cert_support;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
-use new_cert_support::*;
+use kubecert_testbed_harness::install::*;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,8 +23,7 @@ fn report_004_sign_install_repairs_a_copied_certificate() {
 
     // The report's failure, from the real API server, both through the kubelet and by hand.
     c.testbed(&["node", "start", &victim]);
-    let refusal = wait_log(
-        c,
+    let refusal = c.wait_log(
         &victim,
         &[&format!("cannot read '{victim}'"), &format!("is not allowed to modify node \"{victim}\""), &format!("cannot modify node \"{victim}\"")],
         Duration::from_secs(30),
@@ -33,7 +32,7 @@ fn report_004_sign_install_repairs_a_copied_certificate() {
     let refusal = refusal.expect("the kubelet holding the copied certificate should be refused by NodeRestriction");
     assert!(refusal.contains(&donor), "{refusal}");
     let before = node_credential(&tree);
-    let (ok, out) = kubectl_with(c, &before.kubeconfig, &["label", "node", &victim, "x=y"]);
+    let (ok, out) = c.kubectl_with(&before.kubeconfig, &["label", "node", &victim, "x=y"]);
     assert!(!ok && out.to_lowercase().contains("forbidden"), "before the repair: {out}");
 
     // The repair. A dry run first changes nothing.
@@ -65,13 +64,13 @@ fn report_004_sign_install_repairs_a_copied_certificate() {
 
     // The credential in kubelet.conf: its own Node yes, the donor's no.
     let after = node_credential(&tree);
-    let (ok, out) = kubectl_with(c, &after.kubeconfig, &["get", "node", &victim, "-o", "name"]);
+    let (ok, out) = c.kubectl_with(&after.kubeconfig, &["get", "node", &victim, "-o", "name"]);
     assert!(ok, "get own node: {out}");
-    let (ok, out) = kubectl_with(c, &after.kubeconfig, &["label", "node", &victim, "kubecert-test=patched", "--overwrite"]);
+    let (ok, out) = c.kubectl_with(&after.kubeconfig, &["label", "node", &victim, "kubecert-test=patched", "--overwrite"]);
     assert!(ok, "patch own node: {out}");
-    let (ok, out) = kubectl_with(c, &after.kubeconfig, &["get", "node", &donor]);
+    let (ok, out) = c.kubectl_with(&after.kubeconfig, &["get", "node", &donor]);
     assert!(!ok && out.to_lowercase().contains("forbidden"), "get donor node should be refused: {out}");
-    let (ok, out) = kubectl_with(c, &after.kubeconfig, &["label", "node", &donor, "kubecert-test=patched"]);
+    let (ok, out) = c.kubectl_with(&after.kubeconfig, &["label", "node", &donor, "kubecert-test=patched"]);
     assert!(!ok && out.to_lowercase().contains("forbidden"), "patch donor node should be refused: {out}");
     let (ok, out, _) = c.kubectl(&["get", "node", &victim, "-o", "jsonpath={.metadata.labels.kubecert-test}"]);
     assert!(ok && out == "patched", "{out}");
@@ -233,7 +232,7 @@ fn assert_accepted(c: &Cluster, bundle: &Path, node: &str, ca: &Path, what: &str
     let (ok, out) = openssl_verify(ca, &bundle.join(format!("{node}.crt")));
     assert!(ok, "{what}: openssl verify: {out}");
     // The bundle's kubelet.conf (embedded pair) is accepted as it is.
-    let (ok, out) = kubectl_with(c, &bundle.join("kubelet.conf"), &["auth", "whoami"]);
+    let (ok, out) = c.kubectl_with(&bundle.join("kubelet.conf"), &["auth", "whoami"]);
     assert!(ok, "{what}: kubelet.conf refused: {out}");
     assert!(out.contains(&format!("system:node:{node}")) && out.contains("system:nodes"), "{what}: {out}");
     let (ok, out) = whoami(c, bundle, node);

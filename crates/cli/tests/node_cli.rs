@@ -1,18 +1,14 @@
 //! The binary on node trees: exit codes, output formats, secrets masked, kubeadm compatibility of
 //! `check-expiration -o json` (against the real kubeadm v1.37.2 of the testbed).
 
-use std::path::Path;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::run;
 use std::process::Command;
 
+/// (exit code, stdout, stderr) of `kubecert ARGS`.
 fn kubecert(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubecert")).args(args).env("NO_COLOR", "1").output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn sample(dir: &Path, scenario: &str, node: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/sample-node");
-    let out = Command::new(script).arg(dir).arg(scenario).arg(node).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = run::kubecert(args);
+    (r.code, r.stdout, r.stderr)
 }
 
 #[test]
@@ -20,8 +16,8 @@ fn doctor_exit_codes_and_json() {
     let d = tempfile::tempdir().unwrap();
     let healthy = d.path().join("healthy");
     let broken = d.path().join("r000");
-    sample(&healthy, "healthy", "n1");
-    sample(&broken, "report-000", "n1");
+    sample_node(&healthy, "healthy", "n1");
+    sample_node(&broken, "report-000", "n1");
     let (code, out, _) = kubecert(&["doctor", "--root", healthy.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     let (code, out, _) = kubecert(&["doctor", "--root", broken.to_str().unwrap(), "-o", "json"]);
@@ -51,7 +47,7 @@ fn doctor_exit_codes_and_json() {
 fn bootstrap_token_secret_is_never_printed() {
     let d = tempfile::tempdir().unwrap();
     let t = d.path().join("n");
-    sample(&t, "report-000", "n1");
+    sample_node(&t, "report-000", "n1");
     // A bootstrap kubeconfig whose token is not in bootstrap format but holds a secret.
     std::fs::write(
         t.join("etc/kubernetes/bootstrap-kubelet.conf"),

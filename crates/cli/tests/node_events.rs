@@ -4,16 +4,14 @@
 //! repeats raise the one Event's series count instead of creating new objects, and the count
 //! stays within the rate limit (one post per event per interval).
 
-mod ecosystem_support;
-mod fleet_support;
 
-use ecosystem_support::start_exporter;
-use fleet_support::*;
+use kubecert_testbed_harness::ecosystem::start_exporter;
+use kubecert_testbed_harness::fleet::*;
 use kubecert_testbed_harness::{repo_root, unique_name, Cluster};
 use std::time::{Duration, Instant};
 
 fn node_events(c: &Cluster, node: &str) -> Vec<serde_json::Value> {
-    let out = kubectl_ok(c, &["get", "events.v1.events.k8s.io", "-n", "default", "-o", "json", "--field-selector", &format!("regarding.name={node}")]);
+    let out = c.kubectl_ok(&["get", "events.v1.events.k8s.io", "-n", "default", "-o", "json", "--field-selector", &format!("regarding.name={node}")]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     v["items"].as_array().unwrap().iter().filter(|e| e["reportingController"] == "kubecert.io/exporter").cloned().collect()
 }
@@ -23,7 +21,7 @@ fn exporter_posts_deduplicated_rate_limited_events_that_describe_node_shows() {
     let c = Cluster::shared();
     let deploy = repo_root().join("deploy");
     for f in ["namespace.yaml", "exporter-rbac.yaml"] {
-        kubectl_ok(c, &["apply", "-f", &deploy.join(f).display().to_string()]);
+        c.kubectl_ok(&["apply", "-f", &deploy.join(f).display().to_string()]);
     }
     let sa = "system:serviceaccount:kubecert-system:kubecert-exporter";
     for (verb, want) in [("create", "yes"), ("patch", "yes"), ("delete", "no")] {
@@ -89,7 +87,7 @@ fn exporter_posts_deduplicated_rate_limited_events_that_describe_node_shows() {
     assert!(note.contains("kubecert explain"), "{note}");
 
     // What an operator sees.
-    let described = kubectl_ok(c, &["describe", "node", &n]);
+    let described = c.kubectl_ok(&["describe", "node", &n]);
     let events_part = described.split("Events:").nth(1).unwrap_or_else(|| panic!("no Events section:\n{described}"));
     for want in ["KubecertCertificateExpiring", "KubecertDoctorError", "kubecert.io/exporter"] {
         assert!(events_part.contains(want), "kubectl describe node {n} lacks {want}:\n{events_part}");

@@ -6,9 +6,9 @@
 //! target that is down: the alert expressions return the expected series, the alerts go pending,
 //! and every dashboard panel's query returns data.
 
-mod ecosystem_support;
 
-use ecosystem_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::ecosystem::*;
 use kubecert_testbed_harness::repo_root;
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -4,42 +4,17 @@
 //! crash every certificate is whole — the old one or the new one — a pair is mismatched only when
 //! the install is flagged interrupted, and `kubecert rollback` restores every file byte for byte.
 
-mod controlplane_support;
 
-use controlplane_support::*;
-use std::io::{BufRead, BufReader};
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::fault::{crash_at, Kill};
+use kubecert_testbed_harness::kubeadm::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 const PARTS: &[(&str, &str)] = &[
     ("apiserver", "etc/kubernetes/pki/apiserver.crt"),
     ("etcd-server", "etc/kubernetes/pki/etcd/server.crt"),
     ("admin.conf", "etc/kubernetes/admin.conf"),
 ];
-
-/// Runs `kubecert ARGS` dying at fault point `n`; false when it finished first.
-fn crash_at(args: &[&str], n: u32) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubecert"))
-        .args(args)
-        .env("KUBECERT_FAULT_AT", n.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reached = false;
-    let mut seen = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        reached |= line.starts_with("kubecert-fault: abort at");
-        seen.push_str(&line);
-        seen.push('\n');
-    }
-    let status = child.wait().unwrap();
-    if !reached {
-        assert!(status.success(), "run without reaching step {n} failed: {seen}");
-    }
-    reached
-}
 
 /// (certificate whole and parsed, key matches) for one catalog file.
 fn state(root: &Path, rel: &str) -> (Vec<u8>, bool) {
@@ -67,7 +42,7 @@ fn renew_survives_a_crash_at_every_step_and_rollback_restores_bytes() {
         copy_tree(&t, &copy);
         let root = copy.display().to_string();
         let args = ["renew", "apiserver", "etcd-server", "admin.conf", "--force", "--root", &root];
-        if !crash_at(&args, n) {
+        if !crash_at(&args, n, Kill::Abort) {
             assert!(n > 10, "finished after {} fault points: built without the `fault-injection` feature?", n - 1);
             for ((name, rel), o) in PARTS.iter().zip(&old) {
                 let (der, matches) = state(&copy, rel);

@@ -4,9 +4,9 @@
 //! and kubeadm's own `certs check-expiration -o json` must read kubecert's result. Then the
 //! window (`--within 30d` renews only what openssl made expire within 30 days) and the refusals.
 
-mod controlplane_support;
 
-use controlplane_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::kubeadm::*;
 use std::path::Path;
 
 /// The fields kubeadm's renewal decides.
@@ -50,7 +50,7 @@ fn renew_all_agrees_with_kubeadm_field_by_field() {
     assert!(out.contains("Done renewing certificates"), "{out}");
     let o = kubecert(&["renew", "all", "--force", "--root", &b.display().to_string(), "-o", "json"]);
     assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(report["renewed"].as_array().unwrap().len(), RENEWED.len(), "{report}");
 
     let ca = cert_at(&b, "etc/kubernetes/pki/ca.crt");
@@ -100,7 +100,7 @@ fn within_renews_only_what_expires_in_the_window() {
     // check-expiration --within lists exactly those (kubeadm's JSON kind) and exits 1.
     let o = kubecert(&["check-expiration", "--within", "30d", "--root", &root, "-o", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["kind"], "CertificateExpirationInfo");
     let names: Vec<&str> = v["certificates"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).filter(|n| *n != "kubelet.conf").collect();
     assert_eq!(names, ["apiserver", "etcd-peer"], "{v}");
@@ -112,7 +112,7 @@ fn within_renews_only_what_expires_in_the_window() {
 
     let o = kubecert(&["renew", "--within", "30d", "--root", &root, "-o", "json"]);
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     let renewed: Vec<&str> = v["renewed"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(renewed, ["apiserver", "etcd-peer"], "{v}");
     assert_eq!(v["restart"], serde_json::json!(["kube-apiserver", "etcd"]));
@@ -123,7 +123,7 @@ fn within_renews_only_what_expires_in_the_window() {
 
     // Nothing is due now: check-expiration --within lists nothing, a second renew changes nothing.
     let o = kubecert(&["check-expiration", "--within", "30d", "--root", &root, "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert!(v["certificates"].as_array().unwrap().iter().all(|c| c["name"] == "kubelet.conf"), "{v}");
     let o = kubecert(&["renew", "--within", "30d", "--root", &root]);
     assert!(o.status.success() && text(&o).contains("nothing to renew"), "{}", text(&o));
@@ -161,7 +161,7 @@ fn refuses_a_ca_that_expires_first_or_has_expired_and_changes_nothing() {
     assert!(!t.join("var/lib/kubecert").exists(), "a refused renewal made a backup folder");
     // The doctor says the same before anyone renews.
     let o = kubecert(&["doctor", "--root", &root, "-o", "json"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("\"cp-ca-expiring\""), "{}", text(&o));
+    assert!(o.stdout.contains("\"cp-ca-expiring\""), "{}", text(&o));
 
     // Asked by name: cut to the CA's NotAfter.
     let o = kubecert(&["renew", "apiserver", "--force", "--clamp-to-ca", "--root", &root]);
@@ -178,7 +178,7 @@ fn refuses_a_ca_that_expires_first_or_has_expired_and_changes_nothing() {
     assert!(text(&o).contains("admin.conf is signed by ca, which cannot sign") && text(&o).contains("expired"), "{}", text(&o));
     assert_eq!(node_files(&t2), before);
     let o = kubecert(&["doctor", "--root", &t2.display().to_string(), "-o", "json"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("\"cp-ca-expired\""), "{}", text(&o));
+    assert!(o.stdout.contains("\"cp-ca-expired\""), "{}", text(&o));
 }
 
 #[test]

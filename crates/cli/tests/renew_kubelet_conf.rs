@@ -4,9 +4,9 @@
 //! the kubelet's rotating certificate when that is valid for the node (what kubeadm's
 //! kubelet-finalize does), else re-issues it from ca.key.
 
-mod controlplane_support;
 
-use controlplane_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::kubeadm::*;
 
 const CONF: &str = "etc/kubernetes/kubelet.conf";
 

@@ -5,9 +5,9 @@
 //! client certificate, admin.conf's new credential works, and the controller-manager works with
 //! its renewed kubeconfig (it creates a new namespace's ServiceAccount).
 
-mod controlplane_support;
 
-use controlplane_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::kubeadm::*;
 use kubecert_testbed_harness::controlplane::{free_ports, kubeadm_control_plane_local, Component, RunningControlPlane};
 
 

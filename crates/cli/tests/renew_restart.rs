@@ -9,15 +9,15 @@
 //! real process. What the kubelet does (removing the pod when its manifest leaves staticPodPath,
 //! making a new mirror pod when it returns, probing it Ready) is the real kubelet's.
 
-mod controlplane_support;
 
-use controlplane_support::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::kubeadm::*;
 use kubecert_testbed_harness::controlplane::{free_ports, kubeadm_control_plane_local, Component, RunningControlPlane};
 use kubecert_testbed_harness::{unique_name, Cluster};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PODS: [(&str, Component); 3] = [("kube-apiserver", Component::Apiserver), ("kube-controller-manager", Component::ControllerManager), ("etcd", Component::Etcd)];
 
@@ -67,17 +67,6 @@ fn all_ready(node: &str) -> bool {
     mirror_pods(node).is_some_and(|m| PODS.iter().all(|(n, _)| m.get(*n).is_some_and(|(_, r)| *r)))
 }
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("{what} after {secs}s");
-}
-
 /// A kubeadm tree whose components run (harness) and whose manifests a testbed kubelet runs.
 fn fixture() -> Fixture {
     let cluster = Cluster::shared();
@@ -95,7 +84,7 @@ fn fixture() -> Fixture {
     std::fs::write(&cfg, text.replace("staticPodPath: \"\"", &format!("staticPodPath: {}", manifests.display()))).unwrap();
     let f = Fixture { _dir: dir, tree, cp, node };
     cluster.testbed(&["node", "join", &f.node]);
-    wait_for("the kubelet's mirror pods are not all Ready", 120, || all_ready(&f.node));
+    wait_every(Duration::from_millis(300), Duration::from_secs(120), "the kubelet's mirror pods to be all Ready", || all_ready(&f.node).then_some(()));
     f
 }
 
@@ -138,14 +127,14 @@ fn with_runtime_stand_in<T: Send>(f: &mut Fixture, on_delete: impl Fn(Component,
     })
 }
 
-fn kubecert_restart(tree: &Path, node: &str, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
+fn kubecert_restart(tree: &Path, node: &str, extra: &[&str]) -> (Run, serde_json::Value) {
     let kubeconfig = Cluster::shared().kubeconfig().display().to_string();
     let root = tree.display().to_string();
     let mut args = vec!["renew", "--force", "--restart", "--node-name", node, "--kubeconfig", &kubeconfig, "--root", &root, "-o", "json"];
     args.extend_from_slice(extra);
     let o = kubecert(&args);
     // A refusal prints no JSON (the message is on stderr).
-    let v = if o.stdout.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o))) };
+    let v = if o.stdout.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o))) };
     (o, v)
 }
 
@@ -220,7 +209,7 @@ fn a_component_that_does_not_come_back_rolls_the_renewal_back() {
     // The node is as it was: every file under /etc/kubernetes byte for byte, the pod Ready again.
     assert_eq!(files(&f.tree.join("etc/kubernetes")), etc_before);
     assert!(all_ready(&node));
-    assert!(text(&o).is_empty() || !String::from_utf8_lossy(&o.stdout).contains("PRIVATE KEY"));
+    assert!(text(&o).is_empty() || !o.stdout.contains("PRIVATE KEY"));
 }
 
 #[test]

@@ -1,13 +1,13 @@
 //! Secrets never leak, offline half: every command that reads or makes a private key or a
 //! bootstrap token, on openssl-made node trees, with `RUST_LOG=trace -vvv`, in every output
 //! format, success and error paths alike; all stdout/stderr is grepped for the key material and
-//! token secrets it used (see secrets_common). The cluster commands (token, bootstrap-config,
+//! token secrets it used (see kubecert_testbed_harness::secrets). The cluster commands (token, bootstrap-config,
 //! discover, csr, scan) run here against a kubeconfig/server that cannot be reached, so their
 //! error paths are covered without a cluster; secrets_online.rs runs them against the real one.
 
-mod secrets_common;
 
-use secrets_common::*;
+use kubecert_testbed_harness::prelude::*;
+use kubecert_testbed_harness::secrets::*;
 use std::path::Path;
 
 const NODE: &str = "w1";
@@ -75,8 +75,8 @@ fn fixture() -> Fixture {
     .unwrap();
     // A cluster CA of our own for `sign` (RSA, PKCS#8), and a second CA whose key does not match.
     std::fs::create_dir_all(root.join("ca")).unwrap();
-    openssl(&root.join("ca"), &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kubernetes", "-days", "30"]);
-    openssl(&root.join("ca"), &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "other.key"]);
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kubernetes", "-days", "30"], &root.join("ca"));
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "other.key"], &root.join("ca"));
     // A truncated key: its lines are still secret, the error must not quote them.
     let ca_key_text = std::fs::read_to_string(root.join("ca/ca.key")).unwrap();
     std::fs::write(root.join("ca/truncated.key"), &ca_key_text[..ca_key_text.len() * 2 / 3]).unwrap();
@@ -188,15 +188,15 @@ fn the_check_catches_a_printed_key_and_token() {
         base64::engine::general_purpose::STANDARD.encode(&key),
     ];
     for (i, leak) in leaks.iter().enumerate() {
-        let run = Run { args: vec![format!("leak form {i}")], code: 0, stdout: String::new(), stderr: format!("trace: {leak}\n") };
+        let run = Run { args: vec![format!("leak form {i}")], code: 0, stdout: String::new(), stderr: format!("trace: {leak}\n"), ..Default::default() };
         let caught = std::panic::catch_unwind(|| assert_no_leak(&run, &s, &[])).is_err();
         assert!(caught, "leak form {i} was not caught");
     }
     let t = token_secret("t", &f.token);
-    let run = Run { args: vec![], code: 0, stdout: format!("{}\n", f.token), stderr: String::new() };
+    let run = Run { args: vec![], code: 0, stdout: format!("{}\n", f.token), stderr: String::new(), ..Default::default() };
     assert!(std::panic::catch_unwind(|| assert_no_leak(&run, std::slice::from_ref(&t), &[])).is_err(), "a printed token was not caught");
     // ...unless the user asked for it, once, on stdout.
     assert_no_leak(&run, std::slice::from_ref(&t), &[&f.token]);
-    let twice = Run { args: vec![], code: 0, stdout: format!("{0}\n{0}\n", f.token), stderr: String::new() };
+    let twice = Run { args: vec![], code: 0, stdout: format!("{0}\n{0}\n", f.token), stderr: String::new(), ..Default::default() };
     assert!(std::panic::catch_unwind(|| assert_no_leak(&twice, &[t], &[&f.token])).is_err(), "a second copy was not caught");
 }

@@ -4,10 +4,9 @@
 //! every bootstrap token secret in the cluster, and the keys `csr` made. The one exception is what
 //! the user asked for: `token create` prints its token once on stdout.
 
-mod secrets_common;
 
 use kubecert_testbed_harness::{Cluster, unique_name};
-use secrets_common::*;
+use kubecert_testbed_harness::secrets::*;
 use std::process::Command;
 
 /// The admin kubeconfig's private key (embedded `client-key-data` or a `client-key` file).

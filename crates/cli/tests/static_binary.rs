@@ -3,6 +3,7 @@
 //! normal build finds. The test builds it through the script (a no-op when it is up to date; a
 //! cold build is a release LTO build of the whole workspace into target/static).
 
+use kubecert_testbed_harness::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -23,11 +24,6 @@ fn static_bin() -> &'static Path {
         let stdout = String::from_utf8_lossy(&o.stdout);
         PathBuf::from(stdout.lines().last().expect("the script prints the binary's path").trim())
     })
-}
-
-fn sample_node(dir: &Path, scenario: &str) {
-    let o = Command::new(repo().join("scripts/sample-node")).arg(dir).arg(scenario).arg("w1").output().expect("sample-node");
-    assert!(o.status.success(), "sample-node: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Runs a binary with nothing in its environment (a broken node's rescue shell may have less).
@@ -58,7 +54,7 @@ fn the_static_binary_diagnoses_node_trees_like_the_normal_build() {
     let dir = tempfile::tempdir().unwrap();
     for (scenario, want_code, want) in [("healthy", 0, "0 error(s), 0 warning(s)"), ("report-000", 1, "client-cert-expired"), ("report-004", 1, "client-cert-identity-mismatch")] {
         let tree = dir.path().join(scenario);
-        sample_node(&tree, scenario);
+        sample_node(&tree, scenario, "w1");
         let root = tree.display().to_string();
         let (code, out, err) = run_bare(bin, &["doctor", "--root", &root]);
         assert_eq!(code, want_code, "static doctor on {scenario}:\n{out}\n{err}");

@@ -2,11 +2,11 @@
 //! cluster (issue 4). Every claim is checked independently: kubectl/kubeadm read what kubecert
 //! wrote, and the API server says who a token is.
 
-mod tls_bootstrap_common;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::Cluster;
 use std::time::Duration;
-use tls_bootstrap_common::*;
+use kubecert_testbed_harness::bootstrap::*;
 
 #[test]
 fn token_made_by_kubecert_authenticates_and_stops_when_deleted() {
@@ -19,8 +19,8 @@ fn token_made_by_kubecert_authenticates_and_stops_when_deleted() {
     let user = wait_for(Duration::from_secs(10), "the new token to authenticate", || whoami(c, &token).ok());
     assert_eq!(user, format!("system:bootstrap:{id}"));
     // The Secret is exactly kubeadm's format.
-    let secret = |key: &str| decode_b64(&kubectl_ok(c, &["get", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "-o", &format!("jsonpath={{.data.{key}}}")]));
-    assert_eq!(kubectl_ok(c, &["get", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "-o", "jsonpath={.type}"]), "bootstrap.kubernetes.io/token");
+    let secret = |key: &str| decode_b64(&c.kubectl_ok(&["get", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "-o", &format!("jsonpath={{.data.{key}}}")]));
+    assert_eq!(c.kubectl_ok(&["get", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "-o", "jsonpath={.type}"]), "bootstrap.kubernetes.io/token");
     assert_eq!(secret("token-id"), id);
     assert_eq!(secret("token-secret"), token.split_once('.').unwrap().1);
     assert_eq!(secret("usage-bootstrap-authentication"), "true");
@@ -85,7 +85,7 @@ fn expired_tokens_are_shown_as_expired() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("expired.yaml");
     std::fs::write(&f, manifest).unwrap();
-    kubectl_ok(c, &["apply", "-f", f.to_str().unwrap()]);
+    c.kubectl_ok(&["apply", "-f", f.to_str().unwrap()]);
     let r = kubecert(c, &["token", "list"]);
     let _ = c.kubectl(&["patch", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "--type", "merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
     let _ = c.kubectl(&["delete", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "--ignore-not-found", "--wait=false"]);
@@ -126,7 +126,7 @@ fn bootstrap_config_writes_a_working_kubeadm_style_file() {
     let token = assert_bootstrap_kubeconfig(c, &f);
     assert!(!r.stderr.contains(token.split_once('.').unwrap().1), "the secret must not be printed: {}", r.stderr);
     let id = id_of(&token);
-    let desc = decode_b64(&kubectl_ok(c, &["get", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "-o", "jsonpath={.data.description}"]));
+    let desc = decode_b64(&c.kubectl_ok(&["get", "secret", "-n", "kube-system", &format!("bootstrap-token-{id}"), "-o", "jsonpath={.data.description}"]));
     assert!(desc.contains("itest-bc"), "{desc}");
     // Without --out the kubeconfig goes to stdout (and nothing else does).
     let r = kubecert(c, &["bootstrap-config", "--node", "itest-bc", "--ttl", "10m"]).expect(0, "to stdout");
@@ -136,7 +136,7 @@ fn bootstrap_config_writes_a_working_kubeadm_style_file() {
     let g = dir.path().join("dry.conf");
     let r = kubecert(c, &["bootstrap-config", "--node", "itest-bc-dry", "--dry-run", "--out", g.to_str().unwrap()]).expect(0, "dry run");
     assert!(!g.exists() && r.stdout.is_empty(), "dry run wrote something");
-    let descriptions = kubectl_ok(c, &["get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "jsonpath={range .items[*]}{.data.description}{\"\\n\"}{end}"]);
+    let descriptions = c.kubectl_ok(&["get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "jsonpath={range .items[*]}{.data.description}{\"\\n\"}{end}"]);
     assert!(!descriptions.lines().any(|d| decode_b64(d).contains("itest-bc-dry")), "dry run created a token");
     // --server/--ca-file override the admin kubeconfig's.
     let h = dir.path().join("override.conf");
@@ -226,15 +226,8 @@ impl Drop for Mitm {
 
 fn mitm(c: &Cluster, dir: &std::path::Path, mode: &str) -> Mitm {
     let (cert, key) = (dir.join(format!("{mode}.crt")), dir.join(format!("{mode}.key")));
-    let st = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mitm", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let (ok, out) = try_openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=mitm", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", &key.display().to_string(), "-out", &cert.display().to_string()]);
+    assert!(ok, "{out}");
     let script = dir.join("mitm.py");
     std::fs::write(&script, MITM).unwrap();
     let portfile = dir.join(format!("{mode}.port"));

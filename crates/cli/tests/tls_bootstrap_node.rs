@@ -4,20 +4,12 @@
 //! side); the kubelet bootstraps, its CSR is Approved,Issued, the new certificate is
 //! `CN=system:node:<name>` from the cluster CA, and the Node is Ready with a fresh heartbeat.
 
-mod tls_bootstrap_common;
 
+use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::{unique_name, Cluster};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-use tls_bootstrap_common::*;
-
-fn wait_log(c: &Cluster, node: &str, needle: &str, timeout: Duration) -> String {
-    wait_for(timeout, &format!("kubelet log of {node} to say {needle:?}"), || {
-        let (_, log) = c.try_testbed(&["node", "logs", node, "--last"]);
-        log.lines().find(|l| l.contains(needle)).map(String::from)
-    })
-}
+use kubecert_testbed_harness::bootstrap::*;
 
 /// Field report 000's state: no client certificate, no kubelet.conf, no bootstrap file.
 fn wipe_credentials(tree: &Path) {
@@ -40,27 +32,22 @@ fn current_cert(tree: &Path) -> PathBuf {
     tree.join(target.trim_start_matches('/'))
 }
 
-fn openssl(args: &[&str]) -> (bool, String) {
-    let o = Command::new("openssl").args(args).output().unwrap();
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-}
-
 /// The node came back by TLS bootstrap: a CSR by the token's user was Approved and Issued, the
 /// new certificate names the node and verifies against the cluster CA, the Node is Ready after `since`.
 fn assert_bootstrapped(c: &Cluster, node: &str, tree: &Path, token_id: &str) {
     c.testbed(&["node", "wait-ready", node, "--timeout", "60"]);
     let requestor = format!("system:bootstrap:{token_id}");
-    let csrs = kubectl_ok(c, &["get", "csr", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.username} {.spec.signerName} {.status.conditions[*].type} {.status.certificate}{\"\\n\"}{end}"]);
+    let csrs = c.kubectl_ok(&["get", "csr", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.username} {.spec.signerName} {.status.conditions[*].type} {.status.certificate}{\"\\n\"}{end}"]);
     let line = csrs.lines().find(|l| l.split_whitespace().nth(1) == Some(requestor.as_str())).unwrap_or_else(|| panic!("no CSR by {requestor}:\n{csrs}"));
     let f: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(f[2], "kubernetes.io/kube-apiserver-client-kubelet", "{line}");
     assert_eq!(f[3], "Approved", "{line}");
     assert!(f.len() > 4 && f[4].len() > 100, "issued (status.certificate set): {line}");
     let pem = current_cert(tree);
-    let (ok, subject) = openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", pem.to_str().unwrap()]);
+    let (ok, subject) = try_openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", pem.to_str().unwrap()]);
     assert!(ok, "{subject}");
     assert!(subject.contains(&format!("CN=system:node:{node}")) && subject.contains("O=system:nodes"), "{subject}");
-    let (ok, out) = openssl(&["verify", "-CAfile", c.ca_cert().to_str().unwrap(), pem.to_str().unwrap()]);
+    let (ok, out) = try_openssl(&["verify", "-CAfile", c.ca_cert().to_str().unwrap(), pem.to_str().unwrap()]);
     assert!(ok && out.contains(": OK"), "{out}");
     // The kubelet wrote its own kubelet.conf pointing at the new certificate.
     let kc = std::fs::read_to_string(tree.join("etc/kubernetes/kubelet.conf")).unwrap();
@@ -86,7 +73,7 @@ fn report_000_repaired_by_bootstrap_config_install() {
     wipe_credentials(&tree);
     // The symptom of field report 000.
     c.testbed(&["node", "start", &node]);
-    let line = wait_log(c, &node, "unable to load bootstrap kubeconfig", Duration::from_secs(30));
+    let line = c.wait_log(&node, &["unable to load bootstrap kubeconfig"], Duration::from_secs(30)).expect("the kubelet log to say: unable to load bootstrap kubeconfig");
     assert!(line.contains("stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory"), "{line}");
     wait_for(Duration::from_secs(20), "the kubelet to exit", || (!c.try_testbed(&["node", "status", &node]).0).then_some(()));
 
@@ -109,11 +96,11 @@ fn report_000_repaired_by_bootstrap_config_install() {
 fn plant_foreign_certificate(tree: &Path, node: &str, dir: &Path) {
     let (ca_key, ca_crt, key, csr, crt) = (dir.join("o.key"), dir.join("o.crt"), dir.join("k.key"), dir.join("k.csr"), dir.join("k.crt"));
     let s = |p: &PathBuf| p.to_str().unwrap().to_string();
-    assert!(openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=other-ca", "-keyout", &s(&ca_key), "-out", &s(&ca_crt)]).0);
-    assert!(openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", &format!("/O=system:nodes/CN=system:node:{node}"), "-keyout", &s(&key), "-out", &s(&csr)]).0);
+    assert!(try_openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=other-ca", "-keyout", &s(&ca_key), "-out", &s(&ca_crt)]).0);
+    assert!(try_openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", &format!("/O=system:nodes/CN=system:node:{node}"), "-keyout", &s(&key), "-out", &s(&csr)]).0);
     let ext = dir.join("ext");
     std::fs::write(&ext, "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n").unwrap();
-    assert!(openssl(&["x509", "-req", "-in", &s(&csr), "-CA", &s(&ca_crt), "-CAkey", &s(&ca_key), "-CAcreateserial", "-days", "30", "-extfile", &s(&ext), "-out", &s(&crt)]).0);
+    assert!(try_openssl(&["x509", "-req", "-in", &s(&csr), "-CA", &s(&ca_crt), "-CAkey", &s(&ca_key), "-CAcreateserial", "-days", "30", "-extfile", &s(&ext), "-out", &s(&crt)]).0);
     let pki = tree.join("var/lib/kubelet/pki");
     let stamp = "kubelet-client-2026-01-01-00-00-00.pem";
     let mut pem = std::fs::read_to_string(&crt).unwrap();
@@ -149,7 +136,7 @@ fn report_000_repaired_by_discover_install_on_the_node_moving_a_foreign_certific
     plant_foreign_certificate(&tree, &node, dir.path());
     // The kubelet trusts the unexpired foreign certificate and never bootstraps: the API server refuses it.
     c.testbed(&["node", "start", &node]);
-    let line = wait_log(c, &node, "Unauthorized", Duration::from_secs(30));
+    let line = c.wait_log(&node, &["Unauthorized"], Duration::from_secs(30)).expect("the kubelet log to say: Unauthorized");
     assert!(!line.is_empty());
     c.testbed(&["node", "stop", &node]);
 

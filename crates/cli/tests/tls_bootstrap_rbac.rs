@@ -3,10 +3,9 @@
 //! `rbac ensure --dry-run` changes nothing, `rbac ensure` fixes it and is idempotent; and token
 //! discovery says clearly when cluster-info is missing.
 
-mod tls_bootstrap_common;
 
 use kubecert_testbed_harness::Cluster;
-use tls_bootstrap_common::*;
+use kubecert_testbed_harness::bootstrap::*;
 
 const BINDINGS: [&str; 4] = ["kubeadm:kubelet-bootstrap", "kubeadm:node-autoapprove-bootstrap", "kubeadm:node-autoapprove-certificate-rotation", "kubeadm:get-nodes"];
 
@@ -57,9 +56,9 @@ fn missing_bootstrap_rbac_is_named_then_fixed_idempotently() {
         assert!(r.stdout.contains(&format!("ClusterRoleBinding {name}: created")), "{name}:\n{}", r.stdout);
         assert!(binding_exists(&c, name), "{name} not created");
     }
-    let subj = kubectl_ok(&c, &["get", "clusterrolebinding", "kubeadm:node-autoapprove-bootstrap", "-o", "jsonpath={.roleRef.name} {.subjects[0].kind} {.subjects[0].name}"]);
+    let subj = c.kubectl_ok(&["get", "clusterrolebinding", "kubeadm:node-autoapprove-bootstrap", "-o", "jsonpath={.roleRef.name} {.subjects[0].kind} {.subjects[0].name}"]);
     assert_eq!(subj, "system:certificates.k8s.io:certificatesigningrequests:nodeclient Group system:bootstrappers:kubeadm:default-node-token");
-    let rv = |c: &Cluster| kubectl_ok(c, &["get", "clusterrolebindings", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}"]);
+    let rv = |c: &Cluster| c.kubectl_ok(&["get", "clusterrolebindings", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}"]);
     let before = rv(&c);
     let r = kubecert(&c, &["rbac", "ensure"]).expect(0, "ensure again");
     assert_eq!(r.stdout.lines().filter(|l| l.ends_with(": unchanged")).count(), 7, "{}", r.stdout);
@@ -67,11 +66,11 @@ fn missing_bootstrap_rbac_is_named_then_fixed_idempotently() {
     kubecert(&c, &["rbac", "check"]).expect(0, "check after ensure");
 
     // A binding that lost its subject is repaired by adding it back.
-    kubectl_ok(&c, &["patch", "clusterrolebinding", "kubeadm:kubelet-bootstrap", "--type", "json", "-p", r#"[{"op":"replace","path":"/subjects","value":[{"kind":"Group","apiGroup":"rbac.authorization.k8s.io","name":"someone-else"}]}]"#]);
+    c.kubectl_ok(&["patch", "clusterrolebinding", "kubeadm:kubelet-bootstrap", "--type", "json", "-p", r#"[{"op":"replace","path":"/subjects","value":[{"kind":"Group","apiGroup":"rbac.authorization.k8s.io","name":"someone-else"}]}]"#]);
     let r = kubecert(&c, &["rbac", "check"]).expect(1, "check with a broken binding");
     assert!(r.stdout.contains("INCOMPLETE: lacks subject Group system:bootstrappers:kubeadm:default-node-token"), "{}", r.stdout);
     kubecert(&c, &["rbac", "ensure"]).expect(0, "ensure repairs it");
-    let subjects = kubectl_ok(&c, &["get", "clusterrolebinding", "kubeadm:kubelet-bootstrap", "-o", "jsonpath={.subjects[*].name}"]);
+    let subjects = c.kubectl_ok(&["get", "clusterrolebinding", "kubeadm:kubelet-bootstrap", "-o", "jsonpath={.subjects[*].name}"]);
     assert_eq!(subjects, "someone-else system:bootstrappers:kubeadm:default-node-token");
 
     // Now bootstrap-config works.
@@ -79,7 +78,7 @@ fn missing_bootstrap_rbac_is_named_then_fixed_idempotently() {
     assert_bootstrap_kubeconfig(&c, &f);
 
     // Token discovery on a cluster without cluster-info says so.
-    kubectl_ok(&c, &["delete", "configmap", "-n", "kube-public", "cluster-info"]);
+    c.kubectl_ok(&["delete", "configmap", "-n", "kube-public", "cluster-info"]);
     let token = kubecert(&c, &["token", "create"]).expect(0, "token").stdout.trim().to_string();
     let r = kubecert(&c, &["discover", "--server", &hostport(&c), "--token", &token, "--ca-cert-hash", &c.ca_pin()]).expect(2, "no cluster-info");
     assert!(r.stderr.contains("the cluster has no kube-public/cluster-info ConfigMap"), "{}", r.stderr);

@@ -4,8 +4,31 @@
 //!
 //! A test that needs the cluster and cannot get it fails with a message that says how to get it;
 //! it never skips silently.
+//!
+//! Beside the cluster, the one home of what the integration tests share: running `kubecert`
+//! ([`run`]), openssl ([`openssl`]), sample node trees ([`sample`]) and each test family's helpers.
+//! `use kubecert_testbed_harness::prelude::*` brings the common ones.
+#![deny(missing_docs)]
 
+pub mod bootstrap;
 pub mod controlplane;
+pub mod ecosystem;
+pub mod fault;
+pub mod fleet;
+pub mod install;
+pub mod kubeadm;
+pub mod openssl;
+pub mod run;
+pub mod sample;
+pub mod secrets;
+
+/// What most tests use: the cluster, the process runners, openssl and sample trees.
+pub mod prelude {
+    pub use crate::openssl::*;
+    pub use crate::run::{free_port, kubecert_bin, sh, shell, shell_ok, text, wait_every, wait_for, Kubecert, Run, Streams};
+    pub use crate::sample::sample_node;
+    pub use crate::{repo_root, unique_name, Cluster};
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,6 +151,45 @@ impl Cluster {
     pub fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(self.bin("kubectl")).arg("--kubeconfig").arg(self.kubeconfig()).args(args).output().expect("run kubectl");
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Runs `kubectl ARGS` as cluster-admin; panics with both streams on failure; returns stdout.
+    #[track_caller]
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.kubectl(args);
+        assert!(ok, "kubectl {args:?} failed: {out}{err}");
+        out
+    }
+
+    /// Runs `kubectl --kubeconfig KUBECONFIG ARGS` (another identity); (success, stdout+stderr).
+    pub fn kubectl_with(&self, kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+        let o = Command::new(self.bin("kubectl")).arg("--kubeconfig").arg(kubeconfig).args(args).output().expect("run kubectl");
+        (o.status.success(), run::text(&o))
+    }
+
+    /// `kubectl VERB -f FILE` of `yaml` as `kubeconfig` (None: cluster-admin); (success, stdout+stderr).
+    pub fn kubectl_stdin(&self, kubeconfig: Option<&Path>, verb: &[&str], yaml: &str) -> (bool, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let f = dir.path().join("obj.yaml");
+        std::fs::write(&f, yaml).expect("write the object");
+        let mut args = verb.to_vec();
+        let f = f.display().to_string();
+        args.extend(["-f", &f]);
+        self.kubectl_with(&kubeconfig.map(Path::to_path_buf).unwrap_or_else(|| self.kubeconfig()), &args)
+    }
+
+    /// Waits (polling every 300 ms, at most `timeout`) until the kubelet log of `node` has a
+    /// line with one of `needles`; that line, or None.
+    pub fn wait_log(&self, node: &str, needles: &[&str], timeout: std::time::Duration) -> Option<String> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            let (_, log) = self.try_testbed(&["node", "logs", node, "--last"]);
+            if let Some(line) = log.lines().find(|l| needles.iter().any(|n| l.contains(n))) {
+                return Some(line.to_string());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        None
     }
 
     /// The root of node `name`'s tree (`$TESTBED_DIR/nodes/NAME`).

@@ -2,7 +2,6 @@
 //! kubelet's real file layout (absolute `kubelet-client-current.pem` link, kubeadm's drop-in and
 //! flags file, a KubeletConfiguration) under a temporary root.
 
-#![allow(dead_code)]
 
 use kubecert_pki::*;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -17,16 +16,14 @@ pub fn now() -> OffsetDateTime {
 pub struct TestCa {
     pub ca: CertificateAuthority,
     pub cert_pem: String,
-    pub key_pem: String,
 }
 
 impl TestCa {
     pub fn new(cn: &str) -> TestCa {
         let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
         let cert = self_signed_ca(&key, cn, now() - Duration::days(30), now() + Duration::days(3650)).unwrap();
-        let key_pem = key.to_pem().to_string();
         let cert_pem = cert.to_pem();
-        TestCa { ca: CertificateAuthority::new(cert, key, now()).unwrap(), cert_pem, key_pem }
+        TestCa { ca: CertificateAuthority::new(cert, key, now()).unwrap(), cert_pem }
     }
 
     /// A kubelet-style PEM (certificate then key) for `cn`/`org`, valid in the given window.
@@ -117,6 +114,7 @@ impl NodeTree {
         );
     }
 
+    #[allow(dead_code, reason = "shared by doctor, layouts and malformed; not every binary uses it")]
     /// kubelet.conf with the client certificate and key embedded (pre-1.17 control planes).
     pub fn write_kubelet_conf_embedded(&self, cert_pem: &str, key_pem: &str) {
         let ca = base64(&self.ca.cert_pem);
@@ -127,6 +125,7 @@ impl NodeTree {
         );
     }
 
+    #[allow(dead_code, reason = "shared by doctor, layouts and malformed; not every binary uses it")]
     pub fn write_bootstrap(&self, token: &str) {
         let ca = base64(&self.ca.cert_pem);
         self.write(
@@ -153,6 +152,7 @@ impl NodeTree {
         self.codes_at_least(ov, kubecert_node::Severity::Warning)
     }
 
+    #[allow(dead_code, reason = "shared by doctor, layouts and malformed; not every binary uses it")]
     /// Every code, info included.
     pub fn all_codes(&self) -> Vec<&'static str> {
         self.codes_at_least(&Default::default(), kubecert_node::Severity::Info)
@@ -166,6 +166,7 @@ impl NodeTree {
         c
     }
 
+    #[allow(dead_code, reason = "shared by doctor, layouts and malformed; not every binary uses it")]
     pub fn severity_of(&self, code: &str) -> Option<kubecert_node::Severity> {
         let root = kubecert_node::NodeRoot::new(self.root()).unwrap();
         let d = kubecert_node::diagnose(&root, &Default::default(), &kubecert_node::Settings::default());
@@ -185,7 +186,3 @@ pub fn base64(s: &str) -> String {
     String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
 }
 
-pub fn openssl(args: &[&str], dir: &Path) {
-    let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}

@@ -1,39 +1,11 @@
-//! Helpers for the new-certificate and install tests: run the built `kubecert`, copy a node's
+//! For the new-certificate and install tests: copy a node's
 //! credential into another tree (field report 004), and act with the credential a node tree holds
 //! exactly as its kubelet would (kubeconfig paths resolved inside the tree).
-#![allow(dead_code)]
 
-use kubecert_testbed_harness::Cluster;
+use crate::run::sh;
+pub use crate::run::{kubecert, kubecert_env};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-/// The binary under test.
-pub fn kubecert(args: &[&str]) -> Output {
-    kubecert_env(args, &[])
-}
-
-/// The binary under test with extra environment variables.
-pub fn kubecert_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kubecert"));
-    c.args(args).env("NO_COLOR", "1").env_remove("KUBECONFIG");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run kubecert")
-}
-
-/// stdout + stderr, for messages.
-pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// Runs a command and returns (success, stdout+stderr).
-pub fn sh(prog: &str, args: &[&str]) -> (bool, String) {
-    let o = Command::new(prog).args(args).output().unwrap_or_else(|e| panic!("run {prog}: {e}"));
-    (o.status.success(), text(&o))
-}
 
 /// `cp -a` of n1's `var/lib/kubelet/pki/*` and `etc/kubernetes/kubelet.conf` into `to` (report 004's copy).
 pub fn copy_credential(from: &Path, to: &Path) {
@@ -47,10 +19,13 @@ pub fn copy_credential(from: &Path, to: &Path) {
 /// its kubelet.conf, with the client cert/key (found through the absolute link, inside the tree)
 /// copied next to it. The server and CA come from the tree's kubelet.conf too.
 pub struct NodeCredential {
+    /// Holds the copied files and the kubeconfig (removed on drop).
     pub dir: tempfile::TempDir,
+    /// The kubeconfig with the tree's credential.
     pub kubeconfig: PathBuf,
 }
 
+/// The credential `tree`'s kubelet would use, as a kubeconfig on the host.
 pub fn node_credential(tree: &Path) -> NodeCredential {
     let root = kubecert_node::NodeRoot::new(tree).unwrap();
     let kc_file = root.read("/etc/kubernetes/kubelet.conf").expect("kubelet.conf");
@@ -80,25 +55,6 @@ pub fn node_credential(tree: &Path) -> NodeCredential {
     let kubeconfig = dir.path().join("kubeconfig");
     fs::write(&kubeconfig, kc.to_yaml().unwrap()).unwrap();
     NodeCredential { dir, kubeconfig }
-}
-
-/// `kubectl --kubeconfig <kc> ARGS` → (success, stdout+stderr).
-pub fn kubectl_with(cluster: &Cluster, kubeconfig: &Path, args: &[&str]) -> (bool, String) {
-    let o = Command::new(cluster.bin("kubectl")).arg("--kubeconfig").arg(kubeconfig).args(args).output().expect("kubectl");
-    (o.status.success(), text(&o))
-}
-
-/// Waits until the kubelet log of `node` contains one of `needles`.
-pub fn wait_log(cluster: &Cluster, node: &str, needles: &[&str], timeout: Duration) -> Option<String> {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        let (_, log) = cluster.try_testbed(&["node", "logs", node, "--last"]);
-        if let Some(line) = log.lines().find(|l| needles.iter().any(|n| l.contains(n))) {
-            return Some(line.to_string());
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    None
 }
 
 /// A deterministic listing of a tree (path, kind, mode, bytes or link target), skipping kubecert's own
@@ -157,9 +113,4 @@ pub fn assert_same_tree(now: &[(String, String)], before: &[(String, String)], w
         }
     }
     panic!("{what}: the node differs from before:\n  {}", diff.join("\n  "));
-}
-
-/// `openssl verify -CAfile ca cert` → (success, output).
-pub fn openssl_verify(ca: &Path, cert: &Path) -> (bool, String) {
-    sh("openssl", &["verify", "-CAfile", &ca.display().to_string(), &cert.display().to_string()])
 }

@@ -1,8 +1,8 @@
 //! Shared by the ecosystem tests (image, Prometheus, dashboard, kubectl plugin): processes killed
 //! on drop, plain HTTP/1.0 GETs, openssl-made node trees, and a real Prometheus on loopback.
-#![allow(dead_code)]
 
-use kubecert_testbed_harness::repo_root;
+use crate::repo_root;
+use crate::run::free_port;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -63,17 +63,6 @@ pub fn wait_ok(port: u16, path: &str, limit: Duration) -> String {
     }
 }
 
-/// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A kubeadm-shaped node tree made by openssl (scripts/sample-node DIR SCENARIO NODE).
-pub fn sample_node(dir: &Path, scenario: &str, node: &str) {
-    let o = Command::new(repo_root().join("scripts/sample-node")).arg(dir).arg(scenario).arg(node).output().expect("sample-node");
-    assert!(o.status.success(), "sample-node: {}", String::from_utf8_lossy(&o.stderr));
-}
-
 /// The PrometheusRule's `spec` (its `groups`) from deploy/monitoring.yaml, as a Prometheus rule
 /// file (JSON is YAML), written to `dir/kubecert-rules.yaml`.
 pub fn extract_rules(dir: &Path) -> PathBuf {
@@ -99,6 +88,7 @@ pub fn url_encode(s: &str) -> String {
 
 /// A real Prometheus (Debian's package) on loopback with its own storage, stopped on drop.
 pub struct Prometheus {
+    /// Its HTTP port on 127.0.0.1.
     pub port: u16,
     _proc: Proc,
     _dir: tempfile::TempDir,

@@ -2,12 +2,11 @@
 //! DER as base64, hex or a Rust byte list, a kubeconfig's base64 `*-data` field; a bootstrap
 //! token's secret), and running the built `kubecert` with `RUST_LOG=trace` to grep everything it
 //! printed for them.
-#![allow(dead_code)]
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::path::Path;
-use std::process::Command;
+use crate::run::{Kubecert, Run};
 
 /// One secret and the strings whose appearance in output means it leaked.
 #[derive(Debug, Clone)]
@@ -99,36 +98,9 @@ pub fn token_secret(label: &str, token: &str) -> Secret {
     Secret { label: label.to_string(), needles: vec![secret.to_string()] }
 }
 
-/// What one run of kubecert printed.
-#[derive(Debug)]
-pub struct Run {
-    /// The arguments (for messages).
-    pub args: Vec<String>,
-    /// Exit code.
-    pub code: i32,
-    /// stdout.
-    pub stdout: String,
-    /// stderr.
-    pub stderr: String,
-}
-
 /// `kubecert ARGS` with `RUST_LOG=trace` and `-vvv`, extra environment, no colour.
 pub fn kubecert(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubecert"))
-        .args(args)
-        .arg("-vvv")
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .env("RUST_BACKTRACE", "1")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run kubecert");
-    Run {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Kubecert::new(args).arg("-vvv").env("RUST_LOG", "trace").env("RUST_BACKTRACE", "1").envs(env).run()
 }
 
 /// Fails (naming the secret and where it showed, never printing it) if any needle of `secrets`
@@ -172,17 +144,4 @@ pub fn run_clean(args: &[&str], env: &[(&str, &str)], codes: &[i32], secrets: &[
     assert_no_leak(&r, secrets, &[]);
     assert!(codes.contains(&r.code), "kubecert {}: exit {} (want one of {codes:?})\n--- stdout\n{}\n--- stderr\n{}", shown_args(&r.args, secrets), r.code, r.stdout, r.stderr);
     r
-}
-
-/// `openssl ARGS` in `dir`; panics on failure.
-pub fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// `scripts/sample-node DIR SCENARIO NODE` (an openssl-made kubeadm node tree).
-pub fn sample_node(dir: &Path, scenario: &str, node: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/sample-node");
-    let o = Command::new(script).arg(dir).arg(scenario).arg(node).output().expect("scripts/sample-node");
-    assert!(o.status.success(), "sample-node {scenario}: {}", String::from_utf8_lossy(&o.stderr));
 }

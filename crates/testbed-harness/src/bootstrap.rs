@@ -1,54 +1,20 @@
-//! Shared by the tls_bootstrap* integration tests: run the built `kubecert` binary against a
-//! testbed cluster, and ask the cluster independently (kubectl) what happened.
-#![allow(dead_code)]
+//! For the tls_bootstrap* tests: run the built `kubecert` against a testbed cluster, and ask the
+//! cluster independently (kubectl) what happened.
 
-use kubecert_testbed_harness::Cluster;
+use crate::run::{wait_for, Kubecert, Run};
+use crate::Cluster;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-/// What a command did.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    fn from(o: Output) -> Run {
-        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
-    }
-
-    /// Panics with both streams unless the exit code is `code`.
-    pub fn expect(self, code: i32, what: &str) -> Run {
-        assert_eq!(self.code, code, "{what}: exit {} (want {code})\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr);
-        self
-    }
-}
-
-/// `kubecert ARGS` as cluster-admin of `c`.
+/// `kubecert ARGS` as cluster-admin of `c` (through `KUBECONFIG`).
 pub fn kubecert(c: &Cluster, args: &[&str]) -> Run {
     kubecert_env(c, args, &[])
 }
 
-/// `kubecert ARGS` with extra environment.
+/// `kubecert ARGS` as cluster-admin of `c`, with extra environment.
 pub fn kubecert_env(c: &Cluster, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubecert"))
-        .args(args)
-        .env("KUBECONFIG", c.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run kubecert");
-    Run::from(out)
-}
-
-/// `kubectl ARGS` as cluster-admin; panics on failure.
-pub fn kubectl_ok(c: &Cluster, args: &[&str]) -> String {
-    let (ok, out, err) = c.kubectl(args);
-    assert!(ok, "kubectl {args:?} failed: {err}");
-    out
+    Kubecert::new(args).cluster(c).env_remove("RUST_LOG").envs(env).run()
 }
 
 /// Who the API server says `token` is (`kubectl auth whoami` with only that token): the user
@@ -61,18 +27,6 @@ pub fn whoami(c: &Cluster, token: &str) -> Result<String, String> {
         .output()
         .expect("run kubectl auth whoami");
     if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
-}
-
-/// Polls `f` every 100 ms until it returns Some, or panics after `timeout` with `what`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The id of a whole token.
@@ -136,6 +90,6 @@ pub fn decode_b64(s: &str) -> String {
 
 /// Every bootstrap-token Secret id in the cluster (kubectl's view).
 pub fn token_secret_ids(c: &Cluster) -> Vec<String> {
-    let out = kubectl_ok(c, &["get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let out = c.kubectl_ok(&["get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "jsonpath={.items[*].metadata.name}"]);
     out.split_whitespace().map(|n| n.trim_start_matches("bootstrap-token-").to_string()).collect()
 }

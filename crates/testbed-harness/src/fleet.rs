@@ -1,61 +1,31 @@
-//! Helpers for the fleet tests: run the built `kubecert`, make a node identity signed by the test
+//! For the fleet tests: run the built `kubecert` on the cluster, make a node identity signed by the test
 //! cluster's CA (to file CSRs exactly as that node would), file CSRs, and make Node objects with
 //! status set through the status subresource.
-#![allow(dead_code)]
 
 use base64::Engine as _;
 use kubecert_pki::{build_csr, sign_for_key, CertificateAuthority, KeyType, LeafProfile, PrivateKey, RequestSubject};
-use kubecert_testbed_harness::Cluster;
+use crate::run::{Kubecert, Run};
+use crate::Cluster;
+pub use crate::run::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use time::OffsetDateTime;
 
 /// The binary under test, as cluster-admin of `c`, where the cluster's addresses are reachable
 /// (inside its network namespace for `testbed up --netns`).
-pub fn kubecert(c: &Cluster, args: &[&str]) -> Output {
-    c.command_in_cluster(env!("CARGO_BIN_EXE_kubecert"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(c.kubeconfig())
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("run kubecert")
-}
-
-/// stdout + stderr.
-pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// stdout as JSON.
-pub fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(o)))
-}
-
-/// kubectl as admin; panics on failure; returns stdout.
-pub fn kubectl_ok(c: &Cluster, args: &[&str]) -> String {
-    let (ok, out, err) = c.kubectl(args);
-    assert!(ok, "kubectl {args:?} failed: {out}{err}");
-    out
-}
-
-/// `kubectl apply/create -f` of `yaml` with `kubeconfig` (None: admin).
-pub fn kubectl_stdin(c: &Cluster, kubeconfig: Option<&Path>, verb: &[&str], yaml: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("obj.yaml");
-    std::fs::write(&f, yaml).unwrap();
-    let kc = kubeconfig.map(Path::to_path_buf).unwrap_or_else(|| c.kubeconfig());
-    let o = Command::new(c.bin("kubectl")).arg("--kubeconfig").arg(kc).args(verb).arg("-f").arg(&f).output().unwrap();
-    (o.status.success(), text(&o))
+pub fn kubecert(c: &Cluster, args: &[&str]) -> Run {
+    Kubecert::new(args).in_cluster(c).run()
 }
 
 /// A client identity `CN=system:node:<node>, O=system:nodes` signed by the cluster CA, as a kubeconfig.
 pub struct NodeIdentity {
+    /// Holds the key, certificate and kubeconfig (removed on drop).
     pub dir: tempfile::TempDir,
+    /// The kubeconfig that authenticates as the identity.
     pub kubeconfig: PathBuf,
 }
 
+/// The node `node`'s identity (`CN=system:node:<node>, O=system:nodes`).
 pub fn node_identity(c: &Cluster, node: &str) -> NodeIdentity {
     user_identity(c, &format!("system:node:{node}"), Some("system:nodes"))
 }
@@ -117,12 +87,12 @@ pub fn try_file_csr(c: &Cluster, who: Option<&Path>, flags: &[&str], name: &str,
     let yaml = format!("apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  signerName: {signer}\n  request: {b64}\n  usages:{usages}\n");
     let mut verb = vec!["create"];
     verb.extend_from_slice(flags);
-    kubectl_stdin(c, who, &verb, &yaml)
+    c.kubectl_stdin(who, &verb, &yaml)
 }
 
 /// The `type=True` condition types of CSR `name` and whether a certificate is issued.
 pub fn csr_state(c: &Cluster, name: &str) -> (Vec<String>, bool) {
-    let v: serde_json::Value = serde_json::from_str(&kubectl_ok(c, &["get", "csr", name, "-o", "json"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&c.kubectl_ok(&["get", "csr", name, "-o", "json"])).unwrap();
     let conds = v["status"]["conditions"].as_array().map(|a| a.iter().filter(|c| c["status"] == "True").map(|c| c["type"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default();
     (conds, v["status"]["certificate"].as_str().is_some_and(|s| !s.is_empty()))
 }
@@ -130,7 +100,7 @@ pub fn csr_state(c: &Cluster, name: &str) -> (Vec<String>, bool) {
 /// Creates Node `name` (as admin) and sets its status through the status subresource: addresses,
 /// the kubelet port, and a Ready condition with status `ready` ("True"/"False").
 pub fn make_node(c: &Cluster, name: &str, addresses: &[(&str, &str)], port: u16, ready: &str) {
-    let (ok, out) = kubectl_stdin(c, None, &["create"], &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubecert-test: fleet}}\n"));
+    let (ok, out) = c.kubectl_stdin(None, &["create"], &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubecert-test: fleet}}\n"));
     assert!(ok, "create Node {name}: {out}");
     let now = kubecert_cluster::token::rfc3339(OffsetDateTime::now_utc());
     let addrs: Vec<serde_json::Value> = addresses.iter().map(|(t, a)| serde_json::json!({"type": t, "address": a})).collect();
@@ -139,7 +109,7 @@ pub fn make_node(c: &Cluster, name: &str, addresses: &[(&str, &str)], port: u16,
         "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
         "conditions": [{"type": "Ready", "status": ready, "reason": "KubecertTest", "message": "set by the fleet test", "lastHeartbeatTime": now, "lastTransitionTime": now}],
     }});
-    kubectl_ok(c, &["patch", "node", name, "--subresource=status", "--type=merge", "-p", &patch.to_string()]);
+    c.kubectl_ok(&["patch", "node", name, "--subresource=status", "--type=merge", "-p", &patch.to_string()]);
 }
 
 /// `kubecert ARGS` run as a Pod would run it: `KUBERNETES_SERVICE_HOST`/`_PORT` set and the
@@ -148,7 +118,7 @@ pub fn make_node(c: &Cluster, name: &str, addresses: &[(&str, &str)], port: u16,
 /// ServiceAccount as `namespace/name`. Returns the command (not started) and the temp dir to keep.
 pub fn in_cluster_command(c: &Cluster, token_for: &str, args: &[&str]) -> (Command, tempfile::TempDir) {
     let (ns, sa) = token_for.split_once('/').unwrap();
-    let token = kubectl_ok(c, &["create", "token", sa, "-n", ns, "--duration", "10m"]);
+    let token = c.kubectl_ok(&["create", "token", sa, "-n", ns, "--duration", "10m"]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("token"), token.trim()).unwrap();
     std::fs::copy(c.ca_cert(), dir.path().join("ca.crt")).unwrap();
@@ -160,7 +130,7 @@ pub fn in_cluster_command(c: &Cluster, token_for: &str, args: &[&str]) -> (Comma
         d = dir.path().display()
     );
     let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "sh", "-c", &script, "sh", env!("CARGO_BIN_EXE_kubecert")]).args(args);
+    cmd.args(["--mount", "sh", "-c", &script, "sh"]).arg(crate::run::kubecert_bin()).args(args);
     cmd.env_remove("KUBECONFIG").env("KUBERNETES_SERVICE_HOST", host).env("KUBERNETES_SERVICE_PORT", port).env("NO_COLOR", "1");
     (cmd, dir)
 }

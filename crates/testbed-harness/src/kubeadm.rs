@@ -1,13 +1,14 @@
-//! Helpers for the control-plane tests: a kubeadm-made tree (the real kubeadm from the testbed),
+//! For the control-plane tests: a kubeadm-made tree (the real kubeadm from the testbed),
 //! certificates read the way kubeadm reads them (PEM files, kubeconfigs' embedded data), and
 //! openssl to make altered ones (`openssl ca -startdate/-enddate` for exact validity windows).
-#![allow(dead_code)]
 
 use kubecert_pki::Certificate;
-use kubecert_testbed_harness::{controlplane, Cluster};
+use crate::controlplane;
+use crate::openssl::{openssl_date, openssl_sign};
+use crate::run::sh;
+use crate::Cluster;
+pub use crate::run::{kubecert, kubecert_env, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 
 /// Every name `kubeadm certs renew all` renews, with the file it lives in.
 pub const RENEWED: &[(&str, &str)] = &[
@@ -41,22 +42,6 @@ pub fn kubeadm_in(root: &Path, args: &[&str]) -> String {
     controlplane::kubeadm_run(&kubeadm(), root, args)
 }
 
-/// The built kubecert.
-pub fn kubecert(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kubecert")).args(args).env("NO_COLOR", "1").env_remove("KUBECONFIG").output().expect("run kubecert")
-}
-
-/// stdout + stderr.
-pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// Runs a program; (success, stdout+stderr).
-pub fn sh(prog: &str, args: &[&str]) -> (bool, String) {
-    let o = Command::new(prog).args(args).output().unwrap_or_else(|e| panic!("run {prog}: {e}"));
-    (o.status.success(), text(&o))
-}
-
 /// The certificate a catalog file holds: a PEM file's first, or a kubeconfig's client-certificate-data.
 pub fn cert_at(root: &Path, rel: &str) -> Certificate {
     let bytes = std::fs::read(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -80,44 +65,6 @@ pub fn kubeconfig_ca(root: &Path, rel: &str) -> Certificate {
 pub fn copy_tree(from: &Path, to: &Path) {
     let (ok, out) = sh("cp", &["-a", &from.display().to_string(), &to.display().to_string()]);
     assert!(ok, "{out}");
-}
-
-/// openssl's `YYYYMMDDHHMMSSZ` for now + `days` (negative: in the past).
-pub fn openssl_date(days: i64) -> String {
-    let t = time::OffsetDateTime::now_utc() + time::Duration::days(days);
-    t.format(&time::macros::format_description!("[year][month][day][hour][minute][second]Z")).unwrap()
-}
-
-/// Signs a certificate with `openssl ca` for `key` (created as RSA 2048 when absent) by the CA
-/// `ca_base` (`.crt`/`.key`), with subject `subj` (`/O=x/CN=y`), the extensions in `ext` (openssl
-/// extension lines) and an exact window from `start` to `end` (openssl dates); writes `out`.
-pub fn openssl_sign(ca_base: &Path, key: &Path, subj: &str, ext: &str, start: &str, end: &str, out: &Path) {
-    let work = tempfile::tempdir().unwrap();
-    let w = |n: &str| work.path().join(n).display().to_string();
-    let s = |p: &Path| p.display().to_string();
-    if !key.exists() {
-        assert!(sh("openssl", &["genrsa", "-out", &s(key), "2048"]).0);
-    }
-    std::fs::write(work.path().join("index.txt"), "").unwrap();
-    std::fs::write(work.path().join("serial"), "1000\n").unwrap();
-    std::fs::write(work.path().join("ext"), ext).unwrap();
-    std::fs::write(
-        work.path().join("ca.cnf"),
-        format!(
-            "[ca]\ndefault_ca = c\n[c]\ndir = {d}\ndatabase = {d}/index.txt\nnew_certs_dir = {d}\nserial = {d}/serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\norganizationName = optional\ncommonName = supplied\n",
-            d = work.path().display()
-        ),
-    )
-    .unwrap();
-    let (ok, o) = sh("openssl", &["req", "-new", "-key", &s(key), "-subj", subj, "-out", &w("req.csr")]);
-    assert!(ok, "{o}");
-    let crt = ca_base.with_extension("crt");
-    let cakey = ca_base.with_extension("key");
-    let (ok, o) = sh(
-        "openssl",
-        &["ca", "-batch", "-config", &w("ca.cnf"), "-cert", &s(&crt), "-keyfile", &s(&cakey), "-in", &w("req.csr"), "-extfile", &w("ext"), "-startdate", start, "-enddate", end, "-notext", "-out", &s(out)],
-    );
-    assert!(ok, "{o}");
 }
 
 /// Re-signs the leaf `rel` of `root` (same key, subject, SANs and usages) so that it expires in `days`.
@@ -163,21 +110,6 @@ pub fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
 /// `files` without kubecert's own backup folder.
 pub fn node_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     files(root).into_iter().filter(|(p, _)| !p.starts_with("var/lib/kubecert")).collect()
-}
-
-/// The serial of a certificate file (openssl).
-pub fn file_serial(p: &Path) -> String {
-    let (ok, out) = sh("openssl", &["x509", "-in", &p.display().to_string(), "-noout", "-serial"]);
-    assert!(ok, "{out}");
-    out.trim().to_string()
-}
-
-/// The serial of the certificate served on 127.0.0.1:port (client certificate optional), by openssl s_client.
-pub fn served_serial(port: u16, client: Option<(&Path, &Path)>) -> String {
-    let auth = client.map(|(c, k)| format!("-cert '{}' -key '{}'", c.display(), k.display())).unwrap_or_default();
-    let (ok, out) = sh("sh", &["-c", &format!("openssl s_client -connect 127.0.0.1:{port} {auth} </dev/null 2>/dev/null | openssl x509 -noout -serial")]);
-    assert!(ok, "s_client on {port}: {out}");
-    out.trim().to_string()
 }
 
 /// What the kubelet's rotation would hold for `cn` (cert + key in one PEM, in system:nodes, by the
