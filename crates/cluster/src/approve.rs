@@ -159,8 +159,7 @@ pub struct Decision {
 pub type NodeIndex = HashMap<String, Vec<String>>;
 
 fn is_pending(csr: &CertificateSigningRequest) -> bool {
-    let conds = csr.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    !conds.iter().any(|c| matches!(c.type_.as_str(), "Approved" | "Denied" | "Failed") && c.status == "True")
+    crate::csr::state_of(csr) == crate::csr::CsrState::Pending
 }
 
 fn usages_within(usages: &[String], allowed: &[&str], required: &str) -> Option<String> {

@@ -14,7 +14,8 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::csrs::{stuck, Stuck, STUCK_AFTER_SECONDS};
+use super::csrs::{stuck, Stuck};
+use crate::csr::is_stuck;
 use super::exporter_series::ExporterView;
 use super::kubelet_metrics::KubeletTtls;
 use crate::approve::{CLIENT_SIGNER, SERVING_SIGNER};
@@ -383,7 +384,7 @@ fn blockers(index: &CsrIndex, node: &str, signer: &str, facts: ClusterFacts, now
         let age_seconds = now.unix_timestamp() - created(c);
         let detail = detail.clone();
         match state {
-            Stuck::Pending if age_seconds >= STUCK_AFTER_SECONDS || !out.is_empty() => out.push(Reason::RenewalPending { csr, age_seconds }),
+            Stuck::Pending if is_stuck(age_seconds) || !out.is_empty() => out.push(Reason::RenewalPending { csr, age_seconds }),
             Stuck::Pending => {}
             Stuck::Denied => out.push(Reason::RenewalDenied { csr, detail }),
             Stuck::Failed => out.push(Reason::RenewalFailed { csr, detail }),
@@ -557,7 +558,7 @@ mod tests {
         // the same with auto-approval present and a young pending CSR: nothing to forecast
         assert!(j("n7", &ttls(3600.0), &csrs, FINE, now).1.is_empty());
         // auto-approval present but the CSR is stuck for long: forecast, approve it
-        let old = vec![csr("csr-o", "system:node:n7", CLIENT_SIGNER, STUCK_AFTER_SECONDS + 1, None, now)];
+        let old = vec![csr("csr-o", "system:node:n7", CLIENT_SIGNER, crate::csr::STUCK_AFTER_SECONDS + 1, None, now)];
         let f = j("n7", &ttls(3600.0), &old, FINE, now).1;
         assert!(f[0].reasons[0].message.contains("Pending for") && f[0].prevent.contains("kubecert approve"), "{f:?}");
     }

@@ -30,7 +30,7 @@ use crate::rbac::{self, ObjectStatus};
 use crate::token::{self, TokenInfo};
 use address::{AddressSource, NodeAddress};
 use clock::Clock;
-use csrs::{CsrEntry, Stuck, STUCK_AFTER_SECONDS};
+use csrs::{CsrEntry, Stuck};
 use forecast::{ClusterFacts, Forecast, NodeDeadlines};
 use nodes::{NodeRow, Readiness};
 use serving::{ServedCert, Trust};
@@ -480,7 +480,7 @@ pub fn problems(r: &Report) -> Vec<String> {
     add(s.foreign, "kubelet serving certificate(s) from a foreign CA");
     add(s.unreachable, "kubelet(s) not answering over TLS");
     add(r.csrs.iter().filter(|c| matches!(c.state, Stuck::Failed | Stuck::ApprovedNotIssued)).count(), "CSR(s) failed or approved but not issued");
-    add(r.csrs.iter().filter(|c| c.state == Stuck::Pending && c.age_seconds > STUCK_AFTER_SECONDS).count(), "CSR(s) pending for more than 5 minutes");
+    add(r.csrs.iter().filter(|c| c.state == Stuck::Pending && crate::csr::is_stuck(c.age_seconds)).count(), "CSR(s) pending for more than 5 minutes");
     add(r.forecast.len(), "certificate(s) whose renewal will fail (see the forecast)");
     add(s.expired_tokens, "expired bootstrap token(s) still present");
     add(r.rbac.iter().filter(|o| o.state != rbac::State::Present).count(), "bootstrap RBAC object(s) missing or incomplete");
