@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::csrs::{stuck, Stuck};
 use crate::csr::is_stuck;
-use super::exporter_series::ExporterView;
+use super::exporter_series::{ExporterReadError, ExporterView};
 use super::kubelet_metrics::KubeletTtls;
 use crate::approve::{CLIENT_SIGNER, SERVING_SIGNER};
 use crate::token::TokenInfo;
@@ -273,7 +273,7 @@ pub struct NodeInputs<'a> {
     /// Its kubelet's gauges.
     pub ttls: &'a KubeletTtls,
     /// Its exporter's series, when an exporter runs on it.
-    pub exporter: Option<&'a Result<ExporterView, String>>,
+    pub exporter: Option<&'a Result<ExporterView, ExporterReadError>>,
 }
 
 /// One certificate that a CSR in the cluster issued.
@@ -419,7 +419,7 @@ pub fn judge(node: &str, input: NodeInputs, index: &CsrIndex, facts: ClusterFact
     };
     let (exporter, exporter_error) = match input.exporter {
         Some(Ok(v)) => (Some(v), None),
-        Some(Err(e)) => (None, Some(e.clone())),
+        Some(Err(e)) => (None, Some(e.to_string())),
         None => (None, None),
     };
     let rotation_off = match (rotating, exporter) {
