@@ -33,9 +33,9 @@ pub use crate::names::KUBELET_CLIENT_SIGNER as CLIENT_SIGNER;
 /// The serving signer.
 pub use crate::names::KUBELET_SERVING_SIGNER as SERVING_SIGNER;
 /// The approval condition's reason.
-pub const REASON: &str = "KubecertPolicyApprove";
+pub(crate) const REASON: &str = "KubecertPolicyApprove";
 /// kubelet-csr-approver's hard cap on expirationSeconds (367 days).
-pub const DEFAULT_MAX_EXPIRATION_SECONDS: i64 = 367 * 86400;
+pub(crate) const DEFAULT_MAX_EXPIRATION_SECONDS: i64 = 367 * 86400;
 
 /// What went wrong (policy refusals are not errors: they are `Verdict::Skip`).
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +156,7 @@ pub struct Decision {
 }
 
 /// The Nodes the policy consults: name → status.addresses values.
-pub type NodeIndex = HashMap<String, Vec<String>>;
+pub(crate) type NodeIndex = HashMap<String, Vec<String>>;
 
 fn is_pending(csr: &CertificateSigningRequest) -> bool {
     crate::csr::state_of(csr) == crate::csr::CsrState::Pending
@@ -171,7 +171,7 @@ fn usages_within(usages: &[String], allowed: &[&str], required: &str) -> Option<
 }
 
 /// Checks one CSR; `None` when it is not a pending kubelet CSR.
-pub fn decide(csr: &CertificateSigningRequest, nodes: &NodeIndex, policy: &Policy) -> Option<Decision> {
+pub(crate) fn decide(csr: &CertificateSigningRequest, nodes: &NodeIndex, policy: &Policy) -> Option<Decision> {
     let kind = match csr.spec.signer_name.as_str() {
         CLIENT_SIGNER => Kind::Client,
         SERVING_SIGNER => Kind::Serving,
@@ -262,7 +262,7 @@ pub fn decide(csr: &CertificateSigningRequest, nodes: &NodeIndex, policy: &Polic
 }
 
 /// The Nodes with their address values.
-pub async fn node_index(client: &kube::Client) -> Result<NodeIndex, ApiError> {
+pub(crate) async fn node_index(client: &kube::Client) -> Result<NodeIndex, ApiError> {
     Ok(nodes::list(client).await?.into_iter().map(|r| (r.name, r.addresses.into_iter().map(|a| a.address).collect())).collect())
 }
 

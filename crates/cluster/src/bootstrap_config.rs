@@ -46,7 +46,7 @@ pub struct CsrHealth {
 }
 
 /// Reads the kubelet-client CSRs and says whether they get approved and issued.
-pub async fn csr_health(client: &kube::Client, now: OffsetDateTime) -> Result<CsrHealth, ApiError> {
+pub(crate) async fn csr_health(client: &kube::Client, now: OffsetDateTime) -> Result<CsrHealth, ApiError> {
     let lp = ListParams::default().fields(&format!("spec.signerName={KUBELET_CLIENT_SIGNER}"));
     let list = Api::<CertificateSigningRequest>::all(client.clone()).list(&lp).await.ctx(|| "list CertificateSigningRequests".to_string())?;
     let mut h = CsrHealth { total: list.items.len(), ..Default::default() };
@@ -128,7 +128,7 @@ pub async fn preflight(client: &kube::Client, token_user: &str, groups: &[String
 
 /// Polls until `token` authenticates as `system:bootstrap:<id>` (the authenticator reads tokens
 /// through an informer, so a new token takes a moment).
-pub async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token, timeout: Duration) -> Result<(), NotAuthenticating> {
+pub(crate) async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token, timeout: Duration) -> Result<(), NotAuthenticating> {
     let client = crate::client::token_client(server, ca_der, Some(token.expose().expose()), false)?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -146,7 +146,7 @@ pub async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token,
 
 /// Why a new token does not authenticate (yet).
 #[derive(Debug, thiserror::Error)]
-pub enum NotAuthenticating {
+pub(crate) enum NotAuthenticating {
     /// No client for the server could be made.
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),

@@ -45,7 +45,7 @@ impl StaticPodApi {
 }
 
 /// The mirror pod as the restart judges it.
-pub fn mirror_of(p: &Pod) -> MirrorPod {
+pub(crate) fn mirror_of(p: &Pod) -> MirrorPod {
     let status = p.status.as_ref();
     let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     let started = status

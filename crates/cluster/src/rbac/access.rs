@@ -75,7 +75,7 @@ async fn ask(client: &kube::Client, a: Ask) -> Result<Capability, ApiError> {
 /// Whether group system:nodes may create `certificatesigningrequests/selfnodeclient`: what the
 /// controller-manager's approver checks (as the requesting node) before it auto-approves a
 /// kubelet's renewal. Asked for a node name that no binding names, so it answers for the group.
-pub async fn renewals_auto_approved(client: &kube::Client) -> Result<bool, ApiError> {
+pub(crate) async fn renewals_auto_approved(client: &kube::Client) -> Result<bool, ApiError> {
     let c = ask(
         client,
         Ask {

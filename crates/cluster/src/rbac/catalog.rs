@@ -60,7 +60,7 @@ impl Object {
 
 /// An expected object and why it matters.
 #[derive(Debug, Clone)]
-pub struct Expected {
+pub(crate) struct Expected {
     /// The object as kubeadm makes it.
     pub object: Object,
     /// What breaks without it.
@@ -84,7 +84,7 @@ fn crb(name: &str, role: &str, subject: Subject) -> Object {
 }
 
 /// kubeadm's node-bootstrap objects, in the order kubeadm creates them.
-pub fn kubeadm_objects() -> Vec<Expected> {
+pub(crate) fn kubeadm_objects() -> Vec<Expected> {
     vec![
         Expected {
             object: crb(names::KUBELET_BOOTSTRAP, NODE_BOOTSTRAPPER_ROLE, group(DEFAULT_GROUP)),

@@ -15,6 +15,7 @@ pub use crate::names::{NODES_GROUP, NODE_BOOTSTRAPPER_ROLE, NODE_CLIENT_ROLE, SE
 /// kubeadm's object names.
 pub use crate::names::kubeadm_rbac as names;
 
-pub use access::{bootstrap_capabilities, renewals_auto_approved, Capability};
-pub use catalog::{kubeadm_objects, Expected, Object};
+pub use access::{bootstrap_capabilities, Capability};
+pub(crate) use access::renewals_auto_approved;
+pub use catalog::Object;
 pub use compare::{check, ensure, Action, Ensured, ObjectStatus, State};

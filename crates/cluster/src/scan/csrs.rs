@@ -76,7 +76,7 @@ pub(crate) fn stuck(csr: &CertificateSigningRequest) -> Option<(Stuck, Option<St
 }
 
 /// Every CSR in the cluster.
-pub async fn list_all(client: &kube::Client) -> Result<Vec<CertificateSigningRequest>, ApiError> {
+pub(crate) async fn list_all(client: &kube::Client) -> Result<Vec<CertificateSigningRequest>, ApiError> {
     Ok(Api::<CertificateSigningRequest>::all(client.clone()).list(&ListParams::default()).await.ctx(|| "list CertificateSigningRequests".to_string())?.items)
 }
 

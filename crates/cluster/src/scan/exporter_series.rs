@@ -20,9 +20,9 @@ use crate::error::{describe, ApiError, Context};
 /// The exporter DaemonSet's namespace in deploy/.
 pub const DEFAULT_NAMESPACE: &str = "kubecert-system";
 /// The exporter Pods' label in deploy/exporter-daemonset.yaml.
-pub const SELECTOR: &str = "app.kubernetes.io/name=kubecert-exporter";
+pub(crate) const SELECTOR: &str = "app.kubernetes.io/name=kubecert-exporter";
 /// The exporter's port when its Pod names none `metrics`.
-pub const DEFAULT_PORT: i32 = 9654;
+pub(crate) const DEFAULT_PORT: i32 = 9654;
 /// The exporter's catalog names for the kubelet's client certificate (the one it presents) and
 /// its serving certificate (crates/node/src/expiration.rs).
 const CLIENT_NAME: &str = "kubelet.conf";
@@ -49,7 +49,7 @@ pub struct ExporterView {
 
 /// Why one exporter's /metrics could not be read through the pod proxy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ExporterReadError {
+pub(crate) enum ExporterReadError {
     /// The request could not be built (a Pod name or port that makes no path).
     #[error("GET {path}: {detail}")]
     BadRequest {
@@ -85,7 +85,7 @@ pub enum ExporterReadError {
 }
 
 /// Every node's exporter, by node name; a node whose exporter could not be read maps to the reason.
-pub type ExporterViews = HashMap<String, Result<ExporterView, ExporterReadError>>;
+pub(crate) type ExporterViews = HashMap<String, Result<ExporterView, ExporterReadError>>;
 
 /// One sample line: the metric name, its labels and value (`None` for comments and bad lines).
 fn sample(line: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
@@ -161,7 +161,7 @@ pub fn parse(text: &str, node: &str, pod: &str) -> ExporterView {
 
 /// Where to find the exporters.
 #[derive(Debug, Clone)]
-pub struct ExporterSource {
+pub(crate) struct ExporterSource {
     /// Their namespace.
     pub namespace: String,
     /// Per-request timeout.
@@ -172,7 +172,7 @@ pub struct ExporterSource {
 
 /// Lists the exporter Pods and reads each one's /metrics through the pod proxy. `Err`: the Pods
 /// could not be listed (then no node has exporter data).
-pub async fn read_all(client: &kube::Client, src: &ExporterSource) -> Result<ExporterViews, ApiError> {
+pub(crate) async fn read_all(client: &kube::Client, src: &ExporterSource) -> Result<ExporterViews, ApiError> {
     let pods = Api::<Pod>::namespaced(client.clone(), &src.namespace)
         .list(&ListParams::default().labels(SELECTOR))
         .await

@@ -259,7 +259,7 @@ pub struct Forecast {
 
 /// Cluster-wide facts the forecast needs besides each node's own.
 #[derive(Debug, Clone, Copy)]
-pub struct ClusterFacts<'a> {
+pub(crate) struct ClusterFacts<'a> {
     /// Whether group system:nodes may create `certificatesigningrequests/selfnodeclient` (what
     /// the controller-manager checks before it auto-approves a renewal); `None`: not known.
     pub renewals_auto_approved: Option<bool>,
@@ -269,7 +269,7 @@ pub struct ClusterFacts<'a> {
 
 /// What is known of one node besides the CSRs.
 #[derive(Debug, Clone, Copy)]
-pub struct NodeInputs<'a> {
+pub(crate) struct NodeInputs<'a> {
     /// Its kubelet's gauges.
     pub ttls: &'a KubeletTtls,
     /// Its exporter's series, when an exporter runs on it.
@@ -289,7 +289,7 @@ type StuckState = Option<(Stuck, Option<String>)>;
 /// The cluster's CSRs, read once per scan: each issued certificate parsed once and indexed by its
 /// exact subject CN and signer, and each node's own requests (requestor `system:node:NAME`) with
 /// their state, oldest first. Judging a node is then a few lookups, not a pass over every CSR.
-pub struct CsrIndex<'a> {
+pub(crate) struct CsrIndex<'a> {
     issued: HashMap<(String, String), Vec<IssuedCert>>,
     requested: HashMap<(String, String), Vec<(&'a CertificateSigningRequest, StuckState)>>,
 }
@@ -412,7 +412,7 @@ fn bootstrap_blocker(index: &CsrIndex, node: &str, facts: ClusterFacts, now: Off
 }
 
 /// Deadlines, blockers and the forecast for one node.
-pub fn judge(node: &str, input: NodeInputs, index: &CsrIndex, facts: ClusterFacts, now: OffsetDateTime) -> (NodeDeadlines, Vec<Forecast>) {
+pub(crate) fn judge(node: &str, input: NodeInputs, index: &CsrIndex, facts: ClusterFacts, now: OffsetDateTime) -> (NodeDeadlines, Vec<Forecast>) {
     let (client_ttl, server_ttl, rotating, unknown) = match input.ttls {
         KubeletTtls::Read { client_ttl_seconds, server_ttl_seconds, rotating_client } => (*client_ttl_seconds, *server_ttl_seconds, Some(*rotating_client), None),
         KubeletTtls::Unknown { reason } => (None, None, None, Some(reason.clone())),

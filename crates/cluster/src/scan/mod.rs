@@ -243,7 +243,7 @@ pub struct Report {
 
 /// The cluster CAs a serving certificate is judged against: the kubeconfig's CA and the
 /// `kube-system/kube-root-ca.crt` ConfigMap (when readable).
-pub async fn cluster_cas(admin: &AdminClient) -> (Vec<Certificate>, Option<String>) {
+pub(crate) async fn cluster_cas(admin: &AdminClient) -> (Vec<Certificate>, Option<String>) {
     let mut cas: Vec<Certificate> = admin.ca_der.iter().filter_map(|d| Certificate::from_der(d).ok()).collect();
     let api: kube::Api<ConfigMap> = kube::Api::namespaced(admin.client.clone(), "kube-system");
     let mut err = None;
@@ -293,7 +293,7 @@ async fn probe_node(row: NodeRow, prober: &Prober, cas: &[Certificate], opts: &S
 }
 
 /// The callout for a node that is not Ready and serves an expired or foreign certificate.
-pub fn callout_for(node: &str, ready: Readiness, serving: &Serving) -> Option<Callout> {
+pub(crate) fn callout_for(node: &str, ready: Readiness, serving: &Serving) -> Option<Callout> {
     let Serving::Cert(c) = serving else { return None };
     if ready.is_ready() || !(c.expired || c.trust == Trust::Foreign) {
         return None;
@@ -442,7 +442,7 @@ fn forecast_all(
 }
 
 /// Counts.
-pub fn summarize(r: &Report, warn_within: time::Duration) -> Summary {
+pub(crate) fn summarize(r: &Report, warn_within: time::Duration) -> Summary {
     let mut s = Summary { nodes: r.nodes.len(), csrs: r.csrs.len(), expired_tokens: r.tokens.iter().filter(|t| t.expired).count(), ..Default::default() };
     for n in &r.nodes {
         s.ready += usize::from(n.ready.is_ready());
