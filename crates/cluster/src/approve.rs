@@ -33,9 +33,9 @@ pub use crate::names::KUBELET_CLIENT_SIGNER as CLIENT_SIGNER;
 /// The serving signer.
 pub use crate::names::KUBELET_SERVING_SIGNER as SERVING_SIGNER;
 /// The approval condition's reason.
-pub const REASON: &str = "KubecertPolicyApprove";
+pub(crate) const REASON: &str = "KubecertPolicyApprove";
 /// kubelet-csr-approver's hard cap on expirationSeconds (367 days).
-pub const DEFAULT_MAX_EXPIRATION_SECONDS: i64 = 367 * 86400;
+pub(crate) const DEFAULT_MAX_EXPIRATION_SECONDS: i64 = 367 * 86400;
 
 /// What went wrong (policy refusals are not errors: they are `Verdict::Skip`).
 #[derive(Debug, thiserror::Error)]
@@ -156,11 +156,10 @@ pub struct Decision {
 }
 
 /// The Nodes the policy consults: name → status.addresses values.
-pub type NodeIndex = HashMap<String, Vec<String>>;
+pub(crate) type NodeIndex = HashMap<String, Vec<String>>;
 
 fn is_pending(csr: &CertificateSigningRequest) -> bool {
-    let conds = csr.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    !conds.iter().any(|c| matches!(c.type_.as_str(), "Approved" | "Denied" | "Failed") && c.status == "True")
+    crate::csr::state_of(csr) == crate::csr::CsrState::Pending
 }
 
 fn usages_within(usages: &[String], allowed: &[&str], required: &str) -> Option<String> {
@@ -172,7 +171,7 @@ fn usages_within(usages: &[String], allowed: &[&str], required: &str) -> Option<
 }
 
 /// Checks one CSR; `None` when it is not a pending kubelet CSR.
-pub fn decide(csr: &CertificateSigningRequest, nodes: &NodeIndex, policy: &Policy) -> Option<Decision> {
+pub(crate) fn decide(csr: &CertificateSigningRequest, nodes: &NodeIndex, policy: &Policy) -> Option<Decision> {
     let kind = match csr.spec.signer_name.as_str() {
         CLIENT_SIGNER => Kind::Client,
         SERVING_SIGNER => Kind::Serving,
@@ -263,7 +262,7 @@ pub fn decide(csr: &CertificateSigningRequest, nodes: &NodeIndex, policy: &Polic
 }
 
 /// The Nodes with their address values.
-pub async fn node_index(client: &kube::Client) -> Result<NodeIndex, ApiError> {
+pub(crate) async fn node_index(client: &kube::Client) -> Result<NodeIndex, ApiError> {
     Ok(nodes::list(client).await?.into_iter().map(|r| (r.name, r.addresses.into_iter().map(|a| a.address).collect())).collect())
 }
 

@@ -15,6 +15,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::client::AdminClient;
+use crate::csr::{is_stuck, state_of, CsrState};
 use crate::error::{describe, ApiError, Context};
 use crate::rbac::{bootstrap_capabilities, Capability};
 use crate::token::{self, CreateError, Token, TokenInfo, TokenSpec};
@@ -22,8 +23,6 @@ use crate::token::{self, CreateError, Token, TokenInfo, TokenSpec};
 use crate::names::KUBELET_CLIENT_SIGNER;
 /// Where the kubelet looks for its bootstrap kubeconfig unless told otherwise (kubeadm's drop-in).
 pub use crate::names::KUBEADM_BOOTSTRAP_KUBECONFIG as DEFAULT_PATH;
-/// How long a CSR may sit in one state before the preflight calls it stuck.
-pub const STUCK_AFTER: time::Duration = time::Duration::seconds(60);
 
 /// kubeadm's bootstrap kubeconfig: cluster `kubernetes` (server, CA embedded), user
 /// `tls-bootstrap-token-user` holding the token, context `tls-bootstrap-token-user@kubernetes`.
@@ -38,31 +37,16 @@ pub struct CsrHealth {
     pub total: usize,
     /// Of those, approved and issued.
     pub issued: usize,
-    /// Pending (neither approved nor denied) for longer than a minute: `name (requestor, age)`.
+    /// Pending (neither approved nor denied) for longer than [`crate::csr::STUCK_AFTER_SECONDS`]: `name (requestor, age)`.
     pub stuck_pending: Vec<String>,
-    /// Approved but without a certificate for longer than a minute (the signer is not running).
+    /// Approved but without a certificate for longer than [`crate::csr::STUCK_AFTER_SECONDS`] (the signer is not running).
     pub approved_not_issued: Vec<String>,
     /// The newest CSR's state, if any: `name: state`.
     pub newest: Option<String>,
 }
 
-fn has_condition(csr: &CertificateSigningRequest, kind: &str) -> bool {
-    csr.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == kind && c.status == "True"))
-}
-
-fn csr_state(csr: &CertificateSigningRequest) -> &'static str {
-    let issued = csr.status.as_ref().is_some_and(|s| s.certificate.as_ref().is_some_and(|c| !c.0.is_empty()));
-    match (has_condition(csr, "Approved"), has_condition(csr, "Denied"), has_condition(csr, "Failed"), issued) {
-        (_, true, _, _) => "Denied",
-        (_, _, true, _) => "Failed",
-        (true, _, _, true) => "Approved,Issued",
-        (true, _, _, false) => "Approved",
-        _ => "Pending",
-    }
-}
-
 /// Reads the kubelet-client CSRs and says whether they get approved and issued.
-pub async fn csr_health(client: &kube::Client, now: OffsetDateTime) -> Result<CsrHealth, ApiError> {
+pub(crate) async fn csr_health(client: &kube::Client, now: OffsetDateTime) -> Result<CsrHealth, ApiError> {
     let lp = ListParams::default().fields(&format!("spec.signerName={KUBELET_CLIENT_SIGNER}"));
     let list = Api::<CertificateSigningRequest>::all(client.clone()).list(&lp).await.ctx(|| "list CertificateSigningRequests".to_string())?;
     let mut h = CsrHealth { total: list.items.len(), ..Default::default() };
@@ -70,15 +54,16 @@ pub async fn csr_health(client: &kube::Client, now: OffsetDateTime) -> Result<Cs
     for csr in &list.items {
         let name = csr.metadata.name.clone().unwrap_or_default();
         let created = csr.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0);
-        let age = time::Duration::seconds(now.unix_timestamp() - created);
-        let state = csr_state(csr);
+        let age = now.unix_timestamp() - created;
+        let state = state_of(csr);
         let who = csr.spec.username.clone().unwrap_or_default();
         match state {
-            "Approved,Issued" => h.issued += 1,
-            "Pending" if age > STUCK_AFTER => h.stuck_pending.push(format!("{name} ({who}, {}s old)", age.whole_seconds())),
-            "Approved" if age > STUCK_AFTER => h.approved_not_issued.push(format!("{name} ({who}, {}s old)", age.whole_seconds())),
+            CsrState::Issued { .. } => h.issued += 1,
+            CsrState::Pending if is_stuck(age) => h.stuck_pending.push(format!("{name} ({who}, {age}s old)")),
+            CsrState::Approved { .. } if is_stuck(age) => h.approved_not_issued.push(format!("{name} ({who}, {age}s old)")),
             _ => {}
         }
+        let state = state.label();
         if newest.as_ref().is_none_or(|(t, _)| created > *t) {
             newest = Some((created, format!("{name}: {state}")));
         }
@@ -128,13 +113,13 @@ pub async fn preflight(client: &kube::Client, token_user: &str, groups: &[String
     }
     if !csrs.approved_not_issued.is_empty() {
         warnings.push(format!(
-            "approved kubelet CSRs have no certificate after a minute ({}): the controller-manager's CSR signer may not be running (--cluster-signing-cert-file/--cluster-signing-key-file)",
+            "approved kubelet CSRs have no certificate after 5 minutes ({}): the controller-manager's CSR signer may not be running (--cluster-signing-cert-file/--cluster-signing-key-file)",
             csrs.approved_not_issued.join(", ")
         ));
     }
     if !csrs.stuck_pending.is_empty() {
         warnings.push(format!(
-            "kubelet CSRs pending for over a minute ({}): either their requester lacks the auto-approval binding or the controller-manager's csrapproving controller is not running",
+            "kubelet CSRs pending for over 5 minutes ({}): either their requester lacks the auto-approval binding or the controller-manager's csrapproving controller is not running",
             csrs.stuck_pending.join(", ")
         ));
     }
@@ -143,7 +128,7 @@ pub async fn preflight(client: &kube::Client, token_user: &str, groups: &[String
 
 /// Polls until `token` authenticates as `system:bootstrap:<id>` (the authenticator reads tokens
 /// through an informer, so a new token takes a moment).
-pub async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token, timeout: Duration) -> Result<(), NotAuthenticating> {
+pub(crate) async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token, timeout: Duration) -> Result<(), NotAuthenticating> {
     let client = crate::client::token_client(server, ca_der, Some(token.expose().expose()), false)?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -161,7 +146,7 @@ pub async fn wait_authenticates(server: &str, ca_der: &[Vec<u8>], token: &Token,
 
 /// Why a new token does not authenticate (yet).
 #[derive(Debug, thiserror::Error)]
-pub enum NotAuthenticating {
+pub(crate) enum NotAuthenticating {
     /// No client for the server could be made.
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),

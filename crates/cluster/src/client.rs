@@ -66,7 +66,7 @@ impl std::fmt::Debug for AdminClient {
 }
 
 /// Installs aws-lc-rs as rustls' process-wide crypto provider (once; later calls do nothing).
-pub fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -106,7 +106,7 @@ pub async fn connect(opts: &ClientOptions) -> Result<AdminClient, ClientError> {
 /// root-confined and bounded by the caller). Nothing on the node is trusted: a kubeconfig that
 /// names other files (certificate, key, CA, token file) or runs a command is refused, since
 /// following those would read or run outside the root.
-pub async fn connect_node_kubeconfig(label: &str, yaml: &[u8], context: Option<String>) -> Result<AdminClient, ClientError> {
+pub(crate) async fn connect_node_kubeconfig(label: &str, yaml: &[u8], context: Option<String>) -> Result<AdminClient, ClientError> {
     let err = |detail: String| ClientError::Load { path: label.to_string(), detail };
     let text = std::str::from_utf8(yaml).map_err(|_| err("not UTF-8".into()))?;
     let kc = Kubeconfig::from_yaml(text).map_err(|e| err(e.to_string()))?;

@@ -125,7 +125,20 @@ pub async fn create(client: &kube::Client, node: &str, signer: Signer, csr_pem: 
     Ok(created.metadata.name.unwrap_or_default())
 }
 
-/// Where a CSR stands.
+/// A CSR that has sat undecided (or approved without a certificate) this long is stuck. Five
+/// minutes, not one: the controller-manager approves and signs in a second or two, but serving
+/// CSRs wait for a person or an external approver, and a kubelet keeps waiting for 15 minutes
+/// (client-go `certificateWaitTimeout`) — five minutes flags a real stall with ten minutes left to
+/// act, without reporting every CSR an admin has not looked at yet. The one threshold for the
+/// scan, the forecast and the bootstrap preflight.
+pub const STUCK_AFTER_SECONDS: i64 = 300;
+
+/// Whether a CSR `age_seconds` old that is still Pending (or approved and not issued) is stuck.
+pub fn is_stuck(age_seconds: i64) -> bool {
+    age_seconds > STUCK_AFTER_SECONDS
+}
+
+/// Where a CSR stands: the one reading of a CSR's conditions that every caller uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum CsrState {
@@ -135,6 +148,9 @@ pub enum CsrState {
     Approved {
         /// The approval's reason (e.g. `AutoApproved`, `KubecertApprove`).
         reason: String,
+        /// The approval's message, when it has one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// Issued: the certificate PEM.
     Issued {
@@ -157,7 +173,7 @@ impl std::fmt::Display for CsrState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CsrState::Pending => f.write_str("Pending"),
-            CsrState::Approved { reason } => write!(f, "Approved ({reason}), waiting for the signer"),
+            CsrState::Approved { reason, .. } => write!(f, "Approved ({reason}), waiting for the signer"),
             CsrState::Issued { .. } => f.write_str("Approved, Issued"),
             CsrState::Denied { why } => write!(f, "Denied: {why}"),
             CsrState::Failed { why } => write!(f, "Failed: {why}"),
@@ -165,21 +181,48 @@ impl std::fmt::Display for CsrState {
     }
 }
 
-fn state_of(csr: &CertificateSigningRequest) -> CsrState {
-    let status = csr.status.clone().unwrap_or_default();
-    let conds = status.conditions.unwrap_or_default();
+impl CsrState {
+    /// kubectl's short word for it (`kubectl get csr`'s CONDITION column without the modifiers
+    /// this state already decided): `Pending`, `Approved`, `Approved,Issued`, `Denied`, `Failed`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CsrState::Pending => "Pending",
+            CsrState::Approved { .. } => "Approved",
+            CsrState::Issued { .. } => "Approved,Issued",
+            CsrState::Denied { .. } => "Denied",
+            CsrState::Failed { .. } => "Failed",
+        }
+    }
+
+    /// Whether the signer issued it (the CSR is done).
+    pub fn is_issued(&self) -> bool {
+        matches!(self, CsrState::Issued { .. })
+    }
+}
+
+/// Where `csr` stands. The precedence is the kubelet's (client-go `util/certificate/csr`
+/// `WaitForCertificate`, which gives up on Denied or Failed before it looks for a certificate) and
+/// agrees with kubectl's printer (`extractCSRStatus`: Denied before Approved, Failed and Issued as
+/// modifiers): Denied, then Failed, then Approved with a certificate (Issued), then Approved, else
+/// Pending. Approved and Denied are mutually exclusive (API validation), and the three condition
+/// types only take status `True`.
+pub fn state_of(csr: &CertificateSigningRequest) -> CsrState {
+    let status = csr.status.as_ref();
+    let conds = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let is = |t: &str| conds.iter().find(|c| c.type_ == t && c.status == "True");
     let why = |c: &CertificateSigningRequestCondition| {
-        [c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ")
+        [c.reason.as_deref().unwrap_or_default(), c.message.as_deref().unwrap_or_default()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ")
     };
-    if let Some(c) = conds.iter().find(|c| c.type_ == "Denied" && c.status == "True") {
+    if let Some(c) = is("Denied") {
         return CsrState::Denied { why: why(c) };
     }
-    if let Some(c) = conds.iter().find(|c| c.type_ == "Failed" && c.status == "True") {
+    if let Some(c) = is("Failed") {
         return CsrState::Failed { why: why(c) };
     }
-    match (conds.iter().find(|c| c.type_ == "Approved" && c.status == "True"), status.certificate) {
-        (Some(_), Some(cert)) if !cert.0.is_empty() => CsrState::Issued { certificate: String::from_utf8_lossy(&cert.0).into_owned() },
-        (Some(c), _) => CsrState::Approved { reason: c.reason.clone().unwrap_or_default() },
+    let certificate = status.and_then(|s| s.certificate.as_ref()).filter(|c| !c.0.is_empty());
+    match (is("Approved"), certificate) {
+        (Some(_), Some(cert)) => CsrState::Issued { certificate: String::from_utf8_lossy(&cert.0).into_owned() },
+        (Some(c), None) => CsrState::Approved { reason: c.reason.clone().unwrap_or_default(), message: c.message.clone().filter(|m| !m.is_empty()) },
         (None, _) => CsrState::Pending,
     }
 }
@@ -221,7 +264,7 @@ pub async fn approve(client: &kube::Client, name: &str) -> Result<Approval, ApiE
         let mut csr = api.get(name).await.ctx(|| format!("get CertificateSigningRequest {name}"))?;
         match state_of(&csr) {
             CsrState::Pending => {}
-            CsrState::Approved { reason } => return Ok(Approval::AlreadyApproved { reason }),
+            CsrState::Approved { reason, .. } => return Ok(Approval::AlreadyApproved { reason }),
             CsrState::Issued { .. } => {
                 return Ok(Approval::AlreadyApproved { reason: "issued".into() });
             }
@@ -293,5 +336,43 @@ pub async fn apiserver_client_ca(client: &kube::Client) -> Option<String> {
             tracing::debug!("cannot read the API server's client CA: {}", describe(&e));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequestStatus;
+
+    fn csr(conds: &[(&str, &str)], cert: &[u8]) -> CertificateSigningRequest {
+        let conditions = conds
+            .iter()
+            .map(|(t, r)| CertificateSigningRequestCondition { type_: t.to_string(), status: "True".into(), reason: Some(r.to_string()), ..Default::default() })
+            .collect();
+        CertificateSigningRequest {
+            status: Some(CertificateSigningRequestStatus { conditions: Some(conditions), certificate: (!cert.is_empty()).then(|| ByteString(cert.to_vec())) }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn precedence_is_the_kubelets() {
+        assert_eq!(state_of(&CertificateSigningRequest::default()), CsrState::Pending);
+        assert_eq!(state_of(&csr(&[], b"PEM")), CsrState::Pending, "a certificate without an approval is not issued");
+        assert_eq!(state_of(&csr(&[("Approved", "A")], b"")), CsrState::Approved { reason: "A".into(), message: None });
+        assert_eq!(state_of(&csr(&[("Approved", "A")], b"PEM")), CsrState::Issued { certificate: "PEM".into() });
+        // The kubelet gives up on Failed even when a certificate is there.
+        assert_eq!(state_of(&csr(&[("Approved", "A"), ("Failed", "F")], b"PEM")), CsrState::Failed { why: "F".into() });
+        // Denied wins over Failed, whatever the order (kubectl prints Denied first).
+        assert_eq!(state_of(&csr(&[("Failed", "F"), ("Denied", "D")], b"")), CsrState::Denied { why: "D".into() });
+        let mut not_true = csr(&[("Approved", "A")], b"PEM");
+        not_true.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].status = "False".into();
+        assert_eq!(state_of(&not_true), CsrState::Pending);
+    }
+
+    #[test]
+    fn stuck_is_strictly_after_the_threshold() {
+        assert!(!is_stuck(STUCK_AFTER_SECONDS));
+        assert!(is_stuck(STUCK_AFTER_SECONDS + 1));
     }
 }

@@ -22,7 +22,7 @@ use crate::jws::{signature_key, verify_detached, JwsError};
 use crate::token::Token;
 
 /// Namespace and name of the ConfigMap.
-pub const CLUSTER_INFO: (&str, &str) = ("kube-public", "cluster-info");
+pub(crate) const CLUSTER_INFO: (&str, &str) = ("kube-public", "cluster-info");
 
 /// How to discover.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ pub enum DiscoveryError {
 }
 
 /// Normalises `HOST:PORT` or `https://HOST:PORT` to `https://HOST:PORT`.
-pub fn endpoint_url(endpoint: &str) -> Result<String, DiscoveryError> {
+pub(crate) fn endpoint_url(endpoint: &str) -> Result<String, DiscoveryError> {
     let e = endpoint.trim();
     let hostport = e.strip_prefix("https://").unwrap_or(e).trim_end_matches('/');
     let bad = || DiscoveryError::BadEndpoint(endpoint.to_string());

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::token::Token;
 
 /// The ConfigMap key holding the signature for token `id`.
-pub fn signature_key(id: &str) -> String {
+pub(crate) fn signature_key(id: &str) -> String {
     format!("jws-kubeconfig-{id}")
 }
 

@@ -84,7 +84,7 @@ fn probe_provider() -> CryptoProvider {
 
 /// A reusable prober (one TLS configuration shared by every connection).
 #[derive(Clone)]
-pub struct Prober {
+pub(crate) struct Prober {
     connector: TlsConnector,
     timeout: Duration,
 }
@@ -107,11 +107,6 @@ impl Prober {
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         Prober { connector: TlsConnector::from(Arc::new(config)), timeout }
-    }
-
-    /// The per-step timeout.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     /// Connects to `addr` and returns the certificate chain it serves (DER, leaf first).

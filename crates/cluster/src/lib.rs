@@ -16,6 +16,8 @@
 //! Functions take their client and inputs as arguments, return what they found or did, and print
 //! nothing: the CLI renders.
 
+#![deny(missing_docs)]
+
 pub mod approve;
 pub mod bootstrap_config;
 pub mod client;

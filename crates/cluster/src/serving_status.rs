@@ -108,7 +108,7 @@ pub enum StatusError {
 
 /// The addresses in `addresses` that `cert` does not name: IPs must be IP SANs, names DNS SANs
 /// (case-insensitive), as a TLS client that dials that address checks.
-pub fn uncovered(addresses: &[NodeAddress], cert: &ServedCert) -> Vec<String> {
+pub(crate) fn uncovered(addresses: &[NodeAddress], cert: &ServedCert) -> Vec<String> {
     let mut out: Vec<String> = addresses
         .iter()
         .map(|a| a.address.as_str())
@@ -123,7 +123,7 @@ pub fn uncovered(addresses: &[NodeAddress], cert: &ServedCert) -> Vec<String> {
 }
 
 /// Judges one node from its scan row and its pending serving CSRs.
-pub fn judge(node: &scan::NodeReport, pending: Vec<PendingCsr>) -> NodeServing {
+pub(crate) fn judge(node: &scan::NodeReport, pending: Vec<PendingCsr>) -> NodeServing {
     let (certificate, probe_error) = match &node.serving {
         Serving::Cert(c) => (Some(c.clone()), None),
         Serving::Unreachable { error } => (None, Some(error.to_string())),

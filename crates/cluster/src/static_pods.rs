@@ -7,7 +7,7 @@
 use crate::client::{connect, connect_node_kubeconfig, AdminClient, ClientError, ClientOptions};
 use crate::kubelet_tls::{ProbeError, Prober};
 use k8s_openapi::api::core::v1::Pod;
-use kubecert_node::renew::{MirrorPod, Served, StaticPodHost};
+use kubecert_node::renew::{MirrorPod, MirrorPodError, Served, StaticPodHost};
 use std::time::Duration;
 
 /// Mirror pods and endpoints of one cluster.
@@ -45,7 +45,7 @@ impl StaticPodApi {
 }
 
 /// The mirror pod as the restart judges it.
-pub fn mirror_of(p: &Pod) -> MirrorPod {
+pub(crate) fn mirror_of(p: &Pod) -> MirrorPod {
     let status = p.status.as_ref();
     let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     let started = status
@@ -61,11 +61,12 @@ pub fn mirror_of(p: &Pod) -> MirrorPod {
 }
 
 impl StaticPodHost for StaticPodApi {
-    fn mirror_pod(&self, name: &str) -> Result<Option<MirrorPod>, String> {
-        let got = self.rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), self.pods.get_opt(name)).await });
+    fn mirror_pod(&self, name: &str) -> Result<Option<MirrorPod>, MirrorPodError> {
+        let after = Duration::from_secs(10);
+        let got = self.rt.block_on(async { tokio::time::timeout(after, self.pods.get_opt(name)).await });
         match got {
-            Err(_) => Err(format!("{}: no answer within 10s", self.server)),
-            Ok(Err(e)) => Err(crate::error::describe(&e)),
+            Err(_) => Err(MirrorPodError::Timeout { server: self.server.clone(), after }),
+            Ok(Err(e)) => Err(MirrorPodError::Request { server: self.server.clone(), detail: crate::error::describe(&e) }),
             Ok(Ok(p)) => Ok(p.as_ref().map(mirror_of)),
         }
     }

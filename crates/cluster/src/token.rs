@@ -18,9 +18,9 @@ use crate::error::{ApiError, Context};
 /// Namespace of token Secrets.
 pub const NAMESPACE: &str = "kube-system";
 /// Secret type of bootstrap tokens.
-pub const SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
+pub(crate) const SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
 /// Prefix of a token Secret's name.
-pub const SECRET_PREFIX: &str = "bootstrap-token-";
+pub(crate) const SECRET_PREFIX: &str = "bootstrap-token-";
 /// The group kubeadm's node-join tokens carry (`--groups` default).
 pub use crate::names::KUBEADM_NODE_TOKEN_GROUP as DEFAULT_GROUP;
 /// The group every bootstrap token authenticates as.
@@ -28,9 +28,9 @@ pub use crate::names::BOOTSTRAPPERS_GROUP as ALL_BOOTSTRAPPERS_GROUP;
 /// The user a token authenticates as is this prefix plus its id.
 pub use crate::names::BOOTSTRAP_USER_PREFIX as USER_PREFIX;
 /// Default lifetime: long enough for a repair, short enough not to linger (kubeadm's is 24 h).
-pub const DEFAULT_TTL: time::Duration = time::Duration::hours(1);
+pub(crate) const DEFAULT_TTL: time::Duration = time::Duration::hours(1);
 /// Usages a token may carry.
-pub const KNOWN_USAGES: [&str; 2] = ["signing", "authentication"];
+pub(crate) const KNOWN_USAGES: [&str; 2] = ["signing", "authentication"];
 /// The mask shown instead of a token's secret.
 pub const MASK: &str = "****************";
 
@@ -104,7 +104,7 @@ impl Token {
     }
 
     /// The name of its Secret.
-    pub fn secret_name(&self) -> String {
+    pub(crate) fn secret_name(&self) -> String {
         secret_name(&self.id)
     }
 }
@@ -143,7 +143,7 @@ fn random_chars(n: usize) -> String {
 }
 
 /// Validates a token id (`abcdef`), as `token delete` accepts it.
-pub fn parse_id(text: &str) -> Result<String, TokenFormatError> {
+pub(crate) fn parse_id(text: &str) -> Result<String, TokenFormatError> {
     let t = text.trim();
     if is_token_chars(t, 6) { Ok(t.to_string()) } else { Err(TokenFormatError::Id(t.to_string())) }
 }
@@ -154,12 +154,12 @@ pub fn id_of(text: &str) -> Result<String, TokenFormatError> {
 }
 
 /// The Secret name of token `id`.
-pub fn secret_name(id: &str) -> String {
+pub(crate) fn secret_name(id: &str) -> String {
     format!("{SECRET_PREFIX}{id}")
 }
 
 /// kubeadm's group check: `\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\z`.
-pub fn validate_group(group: &str) -> Result<(), TokenFormatError> {
+pub(crate) fn validate_group(group: &str) -> Result<(), TokenFormatError> {
     let bad = || TokenFormatError::Group(group.to_string());
     let rest = group.strip_prefix("system:bootstrappers:").ok_or_else(bad)?;
     let (last, middle) = match rest.as_bytes().split_last() {
@@ -223,7 +223,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// The Secret kubeadm's `BootstrapTokenToSecret` makes for `token` with `spec`, at time `now`.
-pub fn to_secret(token: &Token, spec: &TokenSpec, now: OffsetDateTime) -> K8sSecret {
+pub(crate) fn to_secret(token: &Token, spec: &TokenSpec, now: OffsetDateTime) -> K8sSecret {
     let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
     let mut put = |k: &str, v: &str| {
         data.insert(k.to_string(), ByteString(v.as_bytes().to_vec()));
@@ -294,7 +294,7 @@ fn data_str<'a>(data: &'a BTreeMap<String, ByteString>, key: &str) -> Option<&'a
 
 /// Reads a token Secret back, as kubeadm's `BootstrapTokenFromSecret` does (the secret part is
 /// checked but not kept).
-pub fn from_secret(s: &K8sSecret) -> Result<TokenInfo, BadTokenSecret> {
+pub(crate) fn from_secret(s: &K8sSecret) -> Result<TokenInfo, BadTokenSecret> {
     let name = s.metadata.name.clone().unwrap_or_default();
     let bad = |reason: &str| BadTokenSecret { name: name.clone(), reason: reason.to_string() };
     let empty = BTreeMap::new();

@@ -25,9 +25,9 @@ use crate::ApiError;
 /// Events go to this namespace (Nodes are cluster-scoped; the kubelet uses it too).
 pub const NAMESPACE: &str = "default";
 /// `reportingController` of every event.
-pub const CONTROLLER: &str = "kubecert.io/exporter";
+pub(crate) const CONTROLLER: &str = "kubecert.io/exporter";
 /// Most events one round posts (a node with every certificate broken does not flood the API).
-pub const MAX_PER_ROUND: usize = 16;
+pub(crate) const MAX_PER_ROUND: usize = 16;
 
 /// Why an event is posted (its `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,7 +102,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// The event's object name: the node's name, the reason and a hash of the subject, so the same
 /// condition on the same node always maps to the same Event (a DNS subdomain, at most 253 bytes).
-pub fn event_name(node: &str, e: &NodeEvent) -> String {
+pub(crate) fn event_name(node: &str, e: &NodeEvent) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, e.subject.as_bytes());
     let hash: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
     let reason = e.reason.as_str().trim_start_matches("Kubecert").to_ascii_lowercase();
@@ -153,7 +153,7 @@ pub async fn post(client: &kube::Client, node: &Node, instance: &str, e: &NodeEv
 /// Posts events for one node, each at most once per `interval` (client-side rate limit) and at
 /// most [`MAX_PER_ROUND`] per call. Keeps what it posted when.
 #[derive(Debug)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     interval: Duration,
     instance: String,
     last: HashMap<String, Instant>,
@@ -167,7 +167,7 @@ impl Recorder {
 
     /// Posts what `events` calls for on Node `node_name` (which must exist: its uid goes into the
     /// reference); the events due now and not rate-limited. Errors are per event.
-    pub async fn record(&mut self, client: &kube::Client, node_name: &str, events: &[NodeEvent], now: OffsetDateTime) -> Result<Vec<Result<Posted, ApiError>>, ApiError> {
+    pub(crate) async fn record(&mut self, client: &kube::Client, node_name: &str, events: &[NodeEvent], now: OffsetDateTime) -> Result<Vec<Result<Posted, ApiError>>, ApiError> {
         let node = kube::Api::<Node>::all(client.clone()).get(node_name).await.ctx(|| format!("get Node {node_name}"))?;
         let mut out = Vec::new();
         for e in events {
@@ -189,7 +189,7 @@ impl Recorder {
 }
 
 /// What one look at the node found: its name, the doctor findings and the certificates.
-pub type NodeState = (String, Vec<FindingSample>, Vec<CertSample>);
+pub(crate) type NodeState = (String, Vec<FindingSample>, Vec<CertSample>);
 
 /// The exporter's events loop: every `interval`, `look` at the node (None: it could not, and said
 /// why) and record the events its state calls for, each at most once per `interval`. Runs until

@@ -58,7 +58,7 @@ pub struct NodeSample {
 }
 
 /// Escapes a label value.
-pub fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

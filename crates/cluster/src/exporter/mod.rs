@@ -30,7 +30,7 @@ pub enum ExporterError {
 }
 
 /// The `Content-Type` of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Largest request head read.
 const MAX_HEAD: usize = 8192;
 /// Time a client has to send its request.
@@ -81,7 +81,7 @@ where
 }
 
 /// The request line's method and path, from a request head.
-pub fn request_line(head: &[u8]) -> Option<(String, String)> {
+pub(crate) fn request_line(head: &[u8]) -> Option<(String, String)> {
     let text = std::str::from_utf8(head).ok()?;
     let line = text.lines().next()?;
     let mut parts = line.split(' ');

@@ -53,7 +53,7 @@ pub fn choose(addresses: &[NodeAddress], default: Option<IpAddr>, resolve: impl 
 }
 
 /// Resolves `host` with the system resolver (port 0), IPv4 first.
-pub fn system_resolve(host: &str) -> Vec<IpAddr> {
+pub(crate) fn system_resolve(host: &str) -> Vec<IpAddr> {
     use std::net::ToSocketAddrs;
     let mut ips: Vec<IpAddr> = (host, 0).to_socket_addrs().map(|it| it.map(|s| s.ip()).collect()).unwrap_or_default();
     ips.sort_by_key(|ip| !ip.is_ipv4());

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
 /// Skew at or above this is reported as a problem.
-pub const TOLERANCE_SECONDS: i64 = 5;
+pub(crate) const TOLERANCE_SECONDS: i64 = 5;
 
 /// The measurement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,7 +26,7 @@ pub struct Clock {
 /// Why the clock could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ClockError {
+pub(crate) enum ClockError {
     /// The request failed.
     #[error("GET /version: {0}")]
     Request(String),
@@ -36,7 +36,7 @@ pub enum ClockError {
 }
 
 /// Measures the skew.
-pub async fn measure(client: &kube::Client) -> Result<Clock, ClockError> {
+pub(crate) async fn measure(client: &kube::Client) -> Result<Clock, ClockError> {
     let req = http::Request::get("/version").body(kube::client::Body::from(Vec::new())).map_err(|e| ClockError::Request(e.to_string()))?;
     let before = OffsetDateTime::now_utc();
     let res = client.send(req).await.map_err(|e| ClockError::Request(crate::error::describe(&e)))?;
@@ -49,7 +49,7 @@ pub async fn measure(client: &kube::Client) -> Result<Clock, ClockError> {
 }
 
 /// The skew between two instants.
-pub fn from_times(server: OffsetDateTime, local: OffsetDateTime) -> Clock {
+pub(crate) fn from_times(server: OffsetDateTime, local: OffsetDateTime) -> Clock {
     // Date is truncated to the second: compare with local truncated the same way.
     let skew_seconds = server.unix_timestamp() - local.unix_timestamp();
     Clock { server, local, skew_seconds, skewed: skew_seconds.abs() >= TOLERANCE_SECONDS }

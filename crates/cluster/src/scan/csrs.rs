@@ -6,11 +6,8 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::csr::{state_of, CsrState};
 use crate::error::{ApiError, Context};
-
-/// A Pending CSR older than this is stuck: the controller-manager approves and signs in a second
-/// or two, and a kubelet gives up waiting for one after 15 minutes.
-pub const STUCK_AFTER_SECONDS: i64 = 300;
 
 /// Where a listed CSR is stuck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,31 +52,31 @@ pub struct CsrEntry {
     pub message: Option<String>,
 }
 
-/// The state of `csr`, or `None` when it is issued.
-pub fn stuck(csr: &CertificateSigningRequest) -> Option<(Stuck, Option<String>)> {
-    let status = csr.status.as_ref();
-    let conds = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    let is = |t: &str| conds.iter().find(|c| c.type_ == t && c.status == "True");
-    let why = |c: &k8s_openapi::api::certificates::v1::CertificateSigningRequestCondition| {
-        let s = [c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ");
-        (!s.is_empty()).then_some(s)
-    };
-    if let Some(c) = is("Failed") {
-        return Some((Stuck::Failed, why(c)));
-    }
-    if let Some(c) = is("Denied") {
-        return Some((Stuck::Denied, why(c)));
-    }
-    let issued = status.and_then(|s| s.certificate.as_ref()).is_some_and(|c| !c.0.is_empty());
-    match is("Approved") {
-        Some(_) if issued => None,
-        Some(c) => Some((Stuck::ApprovedNotIssued, why(c))),
-        None => Some((Stuck::Pending, None)),
+impl Stuck {
+    /// How the scan lists `state` (from [`crate::csr::state_of`]) with its condition's text, or
+    /// `None` when it is issued.
+    pub(crate) fn of(state: &CsrState) -> Option<(Stuck, Option<String>)> {
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        match state {
+            CsrState::Issued { .. } => None,
+            CsrState::Pending => Some((Stuck::Pending, None)),
+            CsrState::Approved { reason, message } => {
+                let why = [reason.as_str(), message.as_deref().unwrap_or_default()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(": ");
+                Some((Stuck::ApprovedNotIssued, text(&why)))
+            }
+            CsrState::Denied { why } => Some((Stuck::Denied, text(why))),
+            CsrState::Failed { why } => Some((Stuck::Failed, text(why))),
+        }
     }
 }
 
+/// The scan's view of `csr`: where it is stuck, or `None` when it is issued.
+pub(crate) fn stuck(csr: &CertificateSigningRequest) -> Option<(Stuck, Option<String>)> {
+    Stuck::of(&state_of(csr))
+}
+
 /// Every CSR in the cluster.
-pub async fn list_all(client: &kube::Client) -> Result<Vec<CertificateSigningRequest>, ApiError> {
+pub(crate) async fn list_all(client: &kube::Client) -> Result<Vec<CertificateSigningRequest>, ApiError> {
     Ok(Api::<CertificateSigningRequest>::all(client.clone()).list(&ListParams::default()).await.ctx(|| "list CertificateSigningRequests".to_string())?.items)
 }
 

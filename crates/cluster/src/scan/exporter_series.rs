@@ -20,9 +20,9 @@ use crate::error::{describe, ApiError, Context};
 /// The exporter DaemonSet's namespace in deploy/.
 pub const DEFAULT_NAMESPACE: &str = "kubecert-system";
 /// The exporter Pods' label in deploy/exporter-daemonset.yaml.
-pub const SELECTOR: &str = "app.kubernetes.io/name=kubecert-exporter";
+pub(crate) const SELECTOR: &str = "app.kubernetes.io/name=kubecert-exporter";
 /// The exporter's port when its Pod names none `metrics`.
-pub const DEFAULT_PORT: i32 = 9654;
+pub(crate) const DEFAULT_PORT: i32 = 9654;
 /// The exporter's catalog names for the kubelet's client certificate (the one it presents) and
 /// its serving certificate (crates/node/src/expiration.rs).
 const CLIENT_NAME: &str = "kubelet.conf";
@@ -47,8 +47,45 @@ pub struct ExporterView {
     pub serving_not_after: Option<OffsetDateTime>,
 }
 
+/// Why one exporter's /metrics could not be read through the pod proxy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ExporterReadError {
+    /// The request could not be built (a Pod name or port that makes no path).
+    #[error("GET {path}: {detail}")]
+    BadRequest {
+        /// The proxy path.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// No answer within the scan's per-request timeout.
+    #[error("GET {path}: no answer within {timeout:?}")]
+    Timeout {
+        /// The proxy path.
+        path: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The API server or the Pod answered with an error (or the connection failed).
+    #[error("GET {path}: {detail}")]
+    Request {
+        /// The proxy path.
+        path: String,
+        /// The client's error with its causes.
+        detail: String,
+    },
+    /// The body is larger than the scan keeps.
+    #[error("GET {path}: body larger than {max} bytes")]
+    TooLarge {
+        /// The proxy path.
+        path: String,
+        /// The limit.
+        max: usize,
+    },
+}
+
 /// Every node's exporter, by node name; a node whose exporter could not be read maps to the reason.
-pub type ExporterViews = HashMap<String, Result<ExporterView, String>>;
+pub(crate) type ExporterViews = HashMap<String, Result<ExporterView, ExporterReadError>>;
 
 /// One sample line: the metric name, its labels and value (`None` for comments and bad lines).
 fn sample(line: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
@@ -124,7 +161,7 @@ pub fn parse(text: &str, node: &str, pod: &str) -> ExporterView {
 
 /// Where to find the exporters.
 #[derive(Debug, Clone)]
-pub struct ExporterSource {
+pub(crate) struct ExporterSource {
     /// Their namespace.
     pub namespace: String,
     /// Per-request timeout.
@@ -135,7 +172,7 @@ pub struct ExporterSource {
 
 /// Lists the exporter Pods and reads each one's /metrics through the pod proxy. `Err`: the Pods
 /// could not be listed (then no node has exporter data).
-pub async fn read_all(client: &kube::Client, src: &ExporterSource) -> Result<ExporterViews, ApiError> {
+pub(crate) async fn read_all(client: &kube::Client, src: &ExporterSource) -> Result<ExporterViews, ApiError> {
     let pods = Api::<Pod>::namespaced(client.clone(), &src.namespace)
         .list(&ListParams::default().labels(SELECTOR))
         .await
@@ -154,11 +191,11 @@ pub async fn read_all(client: &kube::Client, src: &ExporterSource) -> Result<Exp
     let read = futures::stream::iter(targets.into_iter().map(|(node, pod, port)| async move {
         let path = format!("/api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/metrics");
         let got = match http::Request::get(&path).body(Vec::new()) {
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ExporterReadError::BadRequest { detail: e.to_string(), path }),
             Ok(req) => match tokio::time::timeout(src.timeout, client.request_text(req)).await {
-                Err(_) => Err(format!("GET {path}: no answer within {:?}", src.timeout)),
-                Ok(Err(e)) => Err(format!("GET {path}: {}", describe(&e))),
-                Ok(Ok(body)) if body.len() > MAX_BODY => Err(format!("GET {path}: body larger than {MAX_BODY} bytes")),
+                Err(_) => Err(ExporterReadError::Timeout { path, timeout: src.timeout }),
+                Ok(Err(e)) => Err(ExporterReadError::Request { detail: describe(&e), path }),
+                Ok(Ok(body)) if body.len() > MAX_BODY => Err(ExporterReadError::TooLarge { path, max: MAX_BODY }),
                 Ok(Ok(body)) => Ok(parse(&body, &node, &pod)),
             },
         };

@@ -14,8 +14,9 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::csrs::{stuck, Stuck, STUCK_AFTER_SECONDS};
-use super::exporter_series::ExporterView;
+use super::csrs::{stuck, Stuck};
+use crate::csr::is_stuck;
+use super::exporter_series::{ExporterReadError, ExporterView};
 use super::kubelet_metrics::KubeletTtls;
 use crate::approve::{CLIENT_SIGNER, SERVING_SIGNER};
 use crate::token::TokenInfo;
@@ -258,7 +259,7 @@ pub struct Forecast {
 
 /// Cluster-wide facts the forecast needs besides each node's own.
 #[derive(Debug, Clone, Copy)]
-pub struct ClusterFacts<'a> {
+pub(crate) struct ClusterFacts<'a> {
     /// Whether group system:nodes may create `certificatesigningrequests/selfnodeclient` (what
     /// the controller-manager checks before it auto-approves a renewal); `None`: not known.
     pub renewals_auto_approved: Option<bool>,
@@ -268,11 +269,11 @@ pub struct ClusterFacts<'a> {
 
 /// What is known of one node besides the CSRs.
 #[derive(Debug, Clone, Copy)]
-pub struct NodeInputs<'a> {
+pub(crate) struct NodeInputs<'a> {
     /// Its kubelet's gauges.
     pub ttls: &'a KubeletTtls,
     /// Its exporter's series, when an exporter runs on it.
-    pub exporter: Option<&'a Result<ExporterView, String>>,
+    pub exporter: Option<&'a Result<ExporterView, ExporterReadError>>,
 }
 
 /// One certificate that a CSR in the cluster issued.
@@ -288,7 +289,7 @@ type StuckState = Option<(Stuck, Option<String>)>;
 /// The cluster's CSRs, read once per scan: each issued certificate parsed once and indexed by its
 /// exact subject CN and signer, and each node's own requests (requestor `system:node:NAME`) with
 /// their state, oldest first. Judging a node is then a few lookups, not a pass over every CSR.
-pub struct CsrIndex<'a> {
+pub(crate) struct CsrIndex<'a> {
     issued: HashMap<(String, String), Vec<IssuedCert>>,
     requested: HashMap<(String, String), Vec<(&'a CertificateSigningRequest, StuckState)>>,
 }
@@ -383,7 +384,7 @@ fn blockers(index: &CsrIndex, node: &str, signer: &str, facts: ClusterFacts, now
         let age_seconds = now.unix_timestamp() - created(c);
         let detail = detail.clone();
         match state {
-            Stuck::Pending if age_seconds >= STUCK_AFTER_SECONDS || !out.is_empty() => out.push(Reason::RenewalPending { csr, age_seconds }),
+            Stuck::Pending if is_stuck(age_seconds) || !out.is_empty() => out.push(Reason::RenewalPending { csr, age_seconds }),
             Stuck::Pending => {}
             Stuck::Denied => out.push(Reason::RenewalDenied { csr, detail }),
             Stuck::Failed => out.push(Reason::RenewalFailed { csr, detail }),
@@ -411,14 +412,14 @@ fn bootstrap_blocker(index: &CsrIndex, node: &str, facts: ClusterFacts, now: Off
 }
 
 /// Deadlines, blockers and the forecast for one node.
-pub fn judge(node: &str, input: NodeInputs, index: &CsrIndex, facts: ClusterFacts, now: OffsetDateTime) -> (NodeDeadlines, Vec<Forecast>) {
+pub(crate) fn judge(node: &str, input: NodeInputs, index: &CsrIndex, facts: ClusterFacts, now: OffsetDateTime) -> (NodeDeadlines, Vec<Forecast>) {
     let (client_ttl, server_ttl, rotating, unknown) = match input.ttls {
         KubeletTtls::Read { client_ttl_seconds, server_ttl_seconds, rotating_client } => (*client_ttl_seconds, *server_ttl_seconds, Some(*rotating_client), None),
         KubeletTtls::Unknown { reason } => (None, None, None, Some(reason.clone())),
     };
     let (exporter, exporter_error) = match input.exporter {
         Some(Ok(v)) => (Some(v), None),
-        Some(Err(e)) => (None, Some(e.clone())),
+        Some(Err(e)) => (None, Some(e.to_string())),
         None => (None, None),
     };
     let rotation_off = match (rotating, exporter) {
@@ -557,7 +558,7 @@ mod tests {
         // the same with auto-approval present and a young pending CSR: nothing to forecast
         assert!(j("n7", &ttls(3600.0), &csrs, FINE, now).1.is_empty());
         // auto-approval present but the CSR is stuck for long: forecast, approve it
-        let old = vec![csr("csr-o", "system:node:n7", CLIENT_SIGNER, STUCK_AFTER_SECONDS + 1, None, now)];
+        let old = vec![csr("csr-o", "system:node:n7", CLIENT_SIGNER, crate::csr::STUCK_AFTER_SECONDS + 1, None, now)];
         let f = j("n7", &ttls(3600.0), &old, FINE, now).1;
         assert!(f[0].reasons[0].message.contains("Pending for") && f[0].prevent.contains("kubecert approve"), "{f:?}");
     }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// The client certificate's TTL gauge (cmd/kubelet/app/server.go).
-pub const CLIENT_TTL: &str = "kubelet_certificate_manager_client_ttl_seconds";
+pub(crate) const CLIENT_TTL: &str = "kubelet_certificate_manager_client_ttl_seconds";
 /// The serving certificate's TTL gauge (pkg/kubelet/certificate/kubelet.go; only with serverTLSBootstrap).
-pub const SERVER_TTL: &str = "kubelet_certificate_manager_server_ttl_seconds";
+pub(crate) const SERVER_TTL: &str = "kubelet_certificate_manager_server_ttl_seconds";
 /// The largest /metrics body read from one kubelet.
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
@@ -36,7 +36,7 @@ pub enum KubeletTtls {
 }
 
 /// The value of an unlabelled gauge in Prometheus text exposition, if finite.
-pub fn gauge(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| {
         let rest = l.strip_prefix(name)?;
         let value = rest.strip_prefix(' ')?.split_whitespace().next()?;
@@ -45,7 +45,7 @@ pub fn gauge(text: &str, name: &str) -> Option<f64> {
 }
 
 /// Whether the gauge `name` appears in the exposition (whatever its value).
-pub fn has_gauge(text: &str, name: &str) -> bool {
+pub(crate) fn has_gauge(text: &str, name: &str) -> bool {
     text.lines().any(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with(' ') || r.starts_with('{')))
 }
 

@@ -30,7 +30,7 @@ use crate::rbac::{self, ObjectStatus};
 use crate::token::{self, TokenInfo};
 use address::{AddressSource, NodeAddress};
 use clock::Clock;
-use csrs::{CsrEntry, Stuck, STUCK_AFTER_SECONDS};
+use csrs::{CsrEntry, Stuck};
 use forecast::{ClusterFacts, Forecast, NodeDeadlines};
 use nodes::{NodeRow, Readiness};
 use serving::{ServedCert, Trust};
@@ -243,7 +243,7 @@ pub struct Report {
 
 /// The cluster CAs a serving certificate is judged against: the kubeconfig's CA and the
 /// `kube-system/kube-root-ca.crt` ConfigMap (when readable).
-pub async fn cluster_cas(admin: &AdminClient) -> (Vec<Certificate>, Option<String>) {
+pub(crate) async fn cluster_cas(admin: &AdminClient) -> (Vec<Certificate>, Option<String>) {
     let mut cas: Vec<Certificate> = admin.ca_der.iter().filter_map(|d| Certificate::from_der(d).ok()).collect();
     let api: kube::Api<ConfigMap> = kube::Api::namespaced(admin.client.clone(), "kube-system");
     let mut err = None;
@@ -293,7 +293,7 @@ async fn probe_node(row: NodeRow, prober: &Prober, cas: &[Certificate], opts: &S
 }
 
 /// The callout for a node that is not Ready and serves an expired or foreign certificate.
-pub fn callout_for(node: &str, ready: Readiness, serving: &Serving) -> Option<Callout> {
+pub(crate) fn callout_for(node: &str, ready: Readiness, serving: &Serving) -> Option<Callout> {
     let Serving::Cert(c) = serving else { return None };
     if ready.is_ready() || !(c.expired || c.trust == Trust::Foreign) {
         return None;
@@ -442,7 +442,7 @@ fn forecast_all(
 }
 
 /// Counts.
-pub fn summarize(r: &Report, warn_within: time::Duration) -> Summary {
+pub(crate) fn summarize(r: &Report, warn_within: time::Duration) -> Summary {
     let mut s = Summary { nodes: r.nodes.len(), csrs: r.csrs.len(), expired_tokens: r.tokens.iter().filter(|t| t.expired).count(), ..Default::default() };
     for n in &r.nodes {
         s.ready += usize::from(n.ready.is_ready());
@@ -480,7 +480,7 @@ pub fn problems(r: &Report) -> Vec<String> {
     add(s.foreign, "kubelet serving certificate(s) from a foreign CA");
     add(s.unreachable, "kubelet(s) not answering over TLS");
     add(r.csrs.iter().filter(|c| matches!(c.state, Stuck::Failed | Stuck::ApprovedNotIssued)).count(), "CSR(s) failed or approved but not issued");
-    add(r.csrs.iter().filter(|c| c.state == Stuck::Pending && c.age_seconds > STUCK_AFTER_SECONDS).count(), "CSR(s) pending for more than 5 minutes");
+    add(r.csrs.iter().filter(|c| c.state == Stuck::Pending && crate::csr::is_stuck(c.age_seconds)).count(), "CSR(s) pending for more than 5 minutes");
     add(r.forecast.len(), "certificate(s) whose renewal will fail (see the forecast)");
     add(s.expired_tokens, "expired bootstrap token(s) still present");
     add(r.rbac.iter().filter(|o| o.state != rbac::State::Present).count(), "bootstrap RBAC object(s) missing or incomplete");

@@ -12,7 +12,7 @@ use super::address::NodeAddress;
 use crate::error::{ApiError, Context};
 
 /// Nodes per list request.
-pub const PAGE: u32 = 500;
+pub(crate) const PAGE: u32 = 500;
 
 /// The Ready condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,7 +82,7 @@ pub fn row(n: &Node) -> NodeRow {
 
 /// One page of Nodes, reduced.
 #[derive(Debug, Clone)]
-pub struct Page {
+pub(crate) struct Page {
     /// The rows of this page.
     pub rows: Vec<NodeRow>,
     /// Nodes listed so far plus the API server's `remainingItemCount` (its estimate of the total).
@@ -125,7 +125,7 @@ pub async fn list(client: &kube::Client) -> Result<Vec<NodeRow>, ApiError> {
 /// first Nodes starts while the API server sends the rest. (Rows are small: all of them are
 /// kept by the scan anyway, so the channel needs no bound.) The task's result says whether the
 /// whole list was read; it stops early when the receiver is dropped.
-pub fn list_in_background(client: &kube::Client) -> (mpsc::UnboundedReceiver<Page>, tokio::task::JoinHandle<Result<(), ApiError>>) {
+pub(crate) fn list_in_background(client: &kube::Client) -> (mpsc::UnboundedReceiver<Page>, tokio::task::JoinHandle<Result<(), ApiError>>) {
     let (tx, rx) = mpsc::unbounded::<Page>();
     let client = client.clone();
     let task = tokio::spawn(async move { for_each_page(&client, |p| tx.unbounded_send(p).is_ok()).await });

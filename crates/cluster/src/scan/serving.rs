@@ -58,10 +58,10 @@ pub struct ServedCert {
 /// Why a served chain could not be judged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the served certificate does not parse: {0}")]
-pub struct ChainError(pub String);
+pub(crate) struct ChainError(pub String);
 
 /// Judges `chain` (DER, leaf first) against the cluster's CAs at `now`.
-pub fn judge(chain: &[Vec<u8>], cluster_cas: &[Certificate], now: OffsetDateTime) -> Result<ServedCert, ChainError> {
+pub(crate) fn judge(chain: &[Vec<u8>], cluster_cas: &[Certificate], now: OffsetDateTime) -> Result<ServedCert, ChainError> {
     let leaf_der = chain.first().ok_or_else(|| ChainError("empty chain".into()))?;
     let leaf = Certificate::from_der(leaf_der).map_err(|e| ChainError(e.to_string()))?;
     let rest: Vec<Certificate> = chain[1..].iter().filter_map(|d| Certificate::from_der(d).ok()).collect();

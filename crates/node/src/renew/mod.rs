@@ -11,6 +11,7 @@ mod select;
 
 pub use error::{KubeconfigEditError, RenewError};
 pub use restart::{node_name, renew_and_restart, MirrorPod, NotRestarted, PlannedRestart, RestartFailure, RestartOptions, RestartReport, Restarted, Served, StaticPodHost, ASIDE_DIR, MOVE_BACKUPS, STATIC_POD_PATH};
+pub use restart::MirrorPodError;
 
 use crate::controlplane::catalog::Component;
 use crate::install::{self, Applied, ApplyOptions, PlannedChange};

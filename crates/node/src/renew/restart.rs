@@ -51,11 +51,34 @@ pub enum Served {
     Error(String),
 }
 
-/// The cluster side of a restart: the mirror pods and the components' endpoints.
+/// Why the API server could not say what a mirror pod looks like (during a restart that is
+/// expected for a while: the API server may be the component being restarted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MirrorPodError {
+    /// No answer in time.
+    #[error("{server}: no answer within {after:?}")]
+    Timeout {
+        /// The API server asked.
+        server: String,
+        /// How long it was given.
+        after: Duration,
+    },
+    /// The request failed (refused connection, TLS, an error status).
+    #[error("{server}: {detail}")]
+    Request {
+        /// The API server asked.
+        server: String,
+        /// The client's error with its causes, on one line.
+        detail: String,
+    },
+}
+
+/// The cluster side of a restart: the mirror pods and the components' endpoints. A trait so that
+/// kubecert-node stays free of the Kubernetes client (kubecert-cluster implements it).
 pub trait StaticPodHost {
     /// The mirror pod `name` in kube-system; `Ok(None)` when it does not exist, `Err` when the API
     /// cannot say (it may be the component being restarted).
-    fn mirror_pod(&self, name: &str) -> Result<Option<MirrorPod>, String>;
+    fn mirror_pod(&self, name: &str) -> Result<Option<MirrorPod>, MirrorPodError>;
     /// The certificate served at `host:port`.
     fn served(&self, addr: &str) -> Served;
 }
@@ -230,7 +253,7 @@ pub fn renew_and_restart(root: &NodeRoot, req: &RenewRequest, opts: &RenewOption
             Err(reason) => {
                 let mut f = RestartFailure {
                     component: p.component,
-                    reason,
+                    reason: reason.to_string(),
                     rolled_back_by: None,
                     rollback_error: None,
                     restarted_on_old_files: None,
@@ -242,7 +265,7 @@ pub fn renew_and_restart(root: &NodeRoot, req: &RenewRequest, opts: &RenewOption
                         f.rolled_back_by = Some(undo.backup_id);
                         match restart_one(root, host, ro, &p) {
                             Ok(r) => f.restarted_on_old_files = Some(r),
-                            Err(e) => f.old_files_error = Some(e),
+                            Err(e) => f.old_files_error = Some(e.to_string()),
                         }
                     }
                     Err(e) => f.rollback_error = Some(e.to_string()),
@@ -273,21 +296,42 @@ fn precheck(root: &NodeRoot, host: &dyn StaticPodHost, plan: &[PlannedRestart]) 
     if problems.is_empty() { Ok(()) } else { Err(RenewError::Refused { problems }) }
 }
 
+/// Why one component's restart failed (its text becomes [`RestartFailure::reason`]).
+#[derive(Debug, thiserror::Error)]
+enum RestartError {
+    /// The manifest could not be read.
+    #[error("{path}: {source}")]
+    Read { path: String, source: crate::root::ReadError },
+    /// The manifest turned into a symlink between the plan and the move.
+    #[error("{path} became a symlink; not followed")]
+    Symlink { path: String },
+    /// The install engine refused or failed the move.
+    #[error(transparent)]
+    Move(#[from] install::InstallError),
+    /// The pod was still there when the timeout passed.
+    #[error("the kubelet did not remove {component}'s pod within {timeout:?} of its manifest leaving {STATIC_POD_PATH} (manifest moved back)")]
+    NotRemoved { component: &'static str, timeout: Duration },
+    /// The new pod did not become Ready (or did not serve the new certificate) in time.
+    #[error("{component} did not come back healthy within {timeout:?}: {last}")]
+    NotHealthy { component: &'static str, timeout: Duration, last: String },
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Moves `from` to `to` through the install engine (copy written, original moved aside).
-fn move_file(root: &NodeRoot, from: &str, to: &str, what: &str) -> Result<(), String> {
-    let f = root.read(from).map_err(|e| format!("{from}: {e}"))?;
+fn move_file(root: &NodeRoot, from: &str, to: &str, what: &str) -> Result<(), RestartError> {
+    let f = root.read(from).map_err(|source| RestartError::Read { path: from.to_string(), source })?;
     if f.is_symlink {
-        return Err(format!("{from} became a symlink; not followed"));
+        return Err(RestartError::Symlink { path: from.to_string() });
     }
     let plan = InstallPlan::new(format!("restart: {what}")).write(to, Contents::public(f.bytes), f.mode & 0o7777).move_aside(from);
-    install::apply(root, &plan, &ApplyOptions { backup_root: MOVE_BACKUPS.into(), verify: None, rollback_of: None }).map(|_| ()).map_err(|e| e.to_string())
+    install::apply(root, &plan, &ApplyOptions { backup_root: MOVE_BACKUPS.into(), verify: None, rollback_of: None }).map(|_| ())?;
+    Ok(())
 }
 
-fn restart_one(root: &NodeRoot, host: &dyn StaticPodHost, ro: &RestartOptions, p: &PlannedRestart) -> Result<Restarted, String> {
+fn restart_one(root: &NodeRoot, host: &dyn StaticPodHost, ro: &RestartOptions, p: &PlannedRestart) -> Result<Restarted, RestartError> {
     let name = p.component.name();
     let before = host.mirror_pod(&p.mirror_pod).ok().flatten();
     let aside_at = OffsetDateTime::now_utc();
@@ -306,7 +350,7 @@ fn restart_one(root: &NodeRoot, host: &dyn StaticPodHost, ro: &RestartOptions, p
     // The manifest goes back whatever happened: it must not stay out of the kubelet's sight.
     move_file(root, &p.aside, &p.manifest, &format!("move {name}'s manifest back"))?;
     let Some(removal) = removal else {
-        return Err(format!("the kubelet did not remove {name}'s pod within {:?} of its manifest leaving {STATIC_POD_PATH} (manifest moved back)", ro.timeout));
+        return Err(RestartError::NotRemoved { component: name, timeout: ro.timeout });
     };
     let t1 = Instant::now();
     let mut last = String::from("no look yet");
@@ -362,7 +406,7 @@ fn restart_one(root: &NodeRoot, host: &dyn StaticPodHost, ro: &RestartOptions, p
         Some(m)
     });
     let Some(after) = after else {
-        return Err(format!("{name} did not come back healthy within {:?}: {last}", ro.timeout));
+        return Err(RestartError::NotHealthy { component: name, timeout: ro.timeout, last });
     };
     Ok(Restarted { component: p.component, before, after, removal, removed_ms, healthy_ms: ms(t1.elapsed()), checks })
 }
