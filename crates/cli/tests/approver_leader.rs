@@ -22,8 +22,11 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(c: &Cluster, identity: &str, lease: &str) -> (Replica, tempfile::TempDir) {
-        let args = ["approve", "--watch", "--in-cluster", "--interval", "1", "--leader-elect", "--leader-elect-lease-duration", "4s", "--leader-elect-resource-name", lease, "--leader-elect-identity", identity, "-o", "json"];
+    /// `csrs`: the only CSRs it may approve (this test's own: other tests on the shared cluster
+    /// leave kubelet serving CSRs pending, which an unrestricted approver would approve too).
+    fn start(c: &Cluster, identity: &str, lease: &str, csrs: &[&str]) -> (Replica, tempfile::TempDir) {
+        let mut args = vec!["approve", "--watch", "--in-cluster", "--interval", "1", "--leader-elect", "--leader-elect-lease-duration", "4s", "--leader-elect-resource-name", lease, "--leader-elect-identity", identity, "-o", "json"];
+        args.extend_from_slice(csrs);
         let (mut cmd, keep) = in_cluster_command(c, "kubecert-system/kubecert-approver", &args);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start the approver");
         let (tx, rx) = mpsc::channel();
@@ -90,12 +93,14 @@ fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     let me = node_identity(c, &n);
     let file = |name: &str| file_csr(c, Some(&me.kubeconfig), name, SERVING, &format!("system:node:{n}"), &[&n], &["127.0.0.1"], &["digital signature", "server auth"]);
 
-    let (mut a, _ka) = Replica::start(c, "replica-a", &lease);
+    let first = unique_name("leader-csr1");
+    let second = unique_name("leader-csr2");
+    let ours = [first.as_str(), second.as_str()];
+    let (mut a, _ka) = Replica::start(c, "replica-a", &lease, &ours);
     wait(Duration::from_secs(30), "replica-a to take the Lease", || holder(c, &lease) == "replica-a");
-    let (mut b, _kb) = Replica::start(c, "replica-b", &lease);
+    let (mut b, _kb) = Replica::start(c, "replica-b", &lease, &ours);
     wait(Duration::from_secs(30), "replica-b to stand by", || b.drain().iter().any(|l| l.contains("standing by (Lease held by replica-a)")));
 
-    let first = unique_name("leader-csr1");
     file(&first);
     wait(Duration::from_secs(30), "the leader to approve the first CSR", || csr_state(c, &first).0.contains(&"Approved".to_string()));
     std::thread::sleep(Duration::from_secs(3)); // a few rounds of the standby
@@ -111,7 +116,6 @@ fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     wait(Duration::from_secs(30), "replica-b to take the Lease", || holder(c, &lease) == "replica-b");
     let took = stopped.elapsed();
     assert!(took < Duration::from_secs(4), "the takeover after a clean stop took {took:?} (the lease was not released)");
-    let second = unique_name("leader-csr2");
     file(&second);
     wait(Duration::from_secs(30), "the new leader to approve the second CSR", || csr_state(c, &second).0.contains(&"Approved".to_string()));
     std::thread::sleep(Duration::from_secs(2));
@@ -120,7 +124,7 @@ fn two_approvers_one_leads_the_other_takes_over_and_no_csr_is_approved_twice() {
     assert!(b.drain().iter().any(|l| l.contains("leading (Lease acquired)")), "{:?}", b.seen);
 
     // A leader that dies without releasing (SIGKILL): a new replica waits for the lease to expire.
-    let (mut c2, _kc) = Replica::start(c, "replica-c", &lease);
+    let (mut c2, _kc) = Replica::start(c, "replica-c", &lease, &ours);
     wait(Duration::from_secs(30), "replica-c to stand by", || c2.drain().iter().any(|l| l.contains("standing by (Lease held by replica-b)")));
     b.proc.0.kill().unwrap();
     let killed = Instant::now();

@@ -87,8 +87,11 @@ pub(crate) enum ExporterReadError {
 /// Every node's exporter, by node name; a node whose exporter could not be read maps to the reason.
 pub(crate) type ExporterViews = HashMap<String, Result<ExporterView, ExporterReadError>>;
 
+/// A sample's labels, name and unescaped value, in the order written.
+type Labels = Vec<(String, String)>;
+
 /// One sample line: the metric name, its labels and value (`None` for comments and bad lines).
-fn sample(line: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
+fn sample(line: &str) -> Option<(&str, Labels, f64)> {
     if line.starts_with('#') {
         return None;
     }
