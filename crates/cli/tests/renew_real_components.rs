@@ -8,7 +8,8 @@
 
 use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::kubeadm::*;
-use kubecert_testbed_harness::controlplane::{free_ports, kubeadm_control_plane_local, Component, RunningControlPlane};
+use kubecert_testbed_harness::controlplane::{kubeadm_control_plane_local, Component, RunningControlPlane};
+use kubecert_testbed_harness::ports::free_ports;
 
 
 

@@ -12,7 +12,8 @@
 
 use kubecert_testbed_harness::prelude::*;
 use kubecert_testbed_harness::kubeadm::*;
-use kubecert_testbed_harness::controlplane::{free_ports, kubeadm_control_plane_local, Component, RunningControlPlane};
+use kubecert_testbed_harness::controlplane::{kubeadm_control_plane_local, Component, RunningControlPlane};
+use kubecert_testbed_harness::ports::free_ports;
 use kubecert_testbed_harness::{unique_name, Cluster};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -56,12 +56,6 @@ pub fn kubeadm_control_plane_local(kubeadm: &Path, root: &Path, api_port: u16) -
     make(kubeadm, root, &cfg)
 }
 
-/// `n` distinct free TCP ports on 127.0.0.1.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let socks: Vec<std::net::TcpListener> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
-    socks.iter().map(|s| s.local_addr().expect("addr").port()).collect()
-}
-
 /// One of the three components, started from the tree's files as its static pod would be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
@@ -94,7 +88,7 @@ impl RunningControlPlane {
     /// Starts all three from `root` (made by [`kubeadm_control_plane_local`] with `api_port`),
     /// waits until the API server answers `/readyz` through admin.conf's credentials.
     pub fn start(bin: &Path, root: &Path, api_port: u16, logs: &Path) -> RunningControlPlane {
-        let p = free_ports(4);
+        let p = crate::ports::free_ports(4);
         let mut cp = RunningControlPlane {
             bin: bin.to_path_buf(),
             root: root.to_path_buf(),

@@ -2,7 +2,7 @@
 //! on drop, plain HTTP/1.0 GETs, openssl-made node trees, and a real Prometheus on loopback.
 
 use crate::repo_root;
-use crate::run::free_port;
+use crate::ports::free_port;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod install;
 pub mod kubeadm;
 pub mod openssl;
+pub mod ports;
 pub mod run;
 pub mod sample;
 pub mod secrets;
@@ -25,7 +26,8 @@ pub mod secrets;
 /// What most tests use: the cluster, the process runners, openssl and sample trees.
 pub mod prelude {
     pub use crate::openssl::*;
-    pub use crate::run::{free_port, kubecert_bin, sh, shell, shell_ok, text, wait_every, wait_for, Kubecert, Run, Streams};
+    pub use crate::ports::free_port;
+    pub use crate::run::{kubecert_bin, sh, shell, shell_ok, text, wait_every, wait_for, Kubecert, Run, Streams};
     pub use crate::sample::sample_node;
     pub use crate::{repo_root, unique_name, Cluster};
 }

@@ -1,6 +1,6 @@
 //! Running processes from tests: the one `kubecert` runner (a small builder: arguments,
 //! environment, the cluster's kubeconfig, stdin) with its typed result, and the small helpers the
-//! tests repeat (`text`, `sh`, `wait_for`, `free_port`).
+//! tests repeat (`text`, `sh`, `wait_for`).
 
 use crate::Cluster;
 use std::ffi::{OsStr, OsString};
@@ -266,7 +266,3 @@ pub fn wait_for<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) 
     wait_every(Duration::from_millis(100), timeout, what, f)
 }
 
-/// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
