@@ -133,7 +133,7 @@ pub fn apply(root: &NodeRoot, plan: &InstallPlan, opts: &ApplyOptions) -> Result
             let temp_host = temp.then(|| target.dir_host.join(crate::root::decode_name(&temp_name)));
             let temp_node = temp.then(|| sibling(&target.node_path, &temp_name));
             for d in &target.missing_dirs {
-                if !created_dirs.iter().any(|(n, _)| n == &d.0) {
+                if !created_dirs.iter().any(|(n, _)| n == &d.0) && !store.creates(&d.1) {
                     created_dirs.push(d.clone());
                 }
             }

@@ -8,7 +8,7 @@ use super::manifest::{BackupState, Manifest, MANIFEST};
 use crate::root::NodeRoot;
 use std::cell::RefCell;
 use std::fs::{self, File};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The file kubecert writes first into every backup folder it makes: only folders holding it are
 /// ever cleaned up, and only kubecert's own entries in them.
@@ -57,6 +57,12 @@ impl Store {
             return Err(std::io::Error::other(format!("{} is not a directory", self.node)));
         }
         Ok(())
+    }
+
+    /// Whether this run creates `host` for the store (a parent the store shares with a target:
+    /// the target must neither create it again nor record it as its own).
+    pub(crate) fn creates(&self, host: &Path) -> bool {
+        self.created.borrow().iter().any(|d| d == host)
     }
 
     /// Removes the directories this run created for the store, if they are still empty.

@@ -147,6 +147,26 @@ fn move_aside_and_missing_directories() {
 }
 
 #[test]
+fn the_backup_store_and_a_target_may_share_a_missing_parent() {
+    // A bare node: no /var/lib yet. The store (/var/lib/kubecert/backups) and the kubelet's pki
+    // directory both need /var/lib; the store makes it first, the install must not then fail
+    // creating it again, nor record it as its own (a rollback would try to remove the store's parent).
+    let d = tempfile::tempdir().unwrap();
+    fs::create_dir_all(d.path().join("etc/kubernetes")).unwrap();
+    let r = NodeRoot::new(d.path()).unwrap();
+    let plan = InstallPlan::new("fresh").write("/var/lib/kubelet/pki/kubelet-client-new.pem", Contents::secret(b"NEW PAIR".to_vec()), 0o600);
+    let applied = apply(&r, &plan, &ApplyOptions::default()).unwrap();
+    assert_eq!(fs::read(d.path().join("var/lib/kubelet/pki/kubelet-client-new.pem")).unwrap(), b"NEW PAIR");
+    let manifest = fs::read_to_string(d.path().join(format!("var/lib/kubecert/backups/{}/manifest.json", applied.backup_id))).unwrap();
+    let created: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let created: Vec<&str> = created["created_dirs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(created, ["/var/lib/kubelet", "/var/lib/kubelet/pki"], "{manifest}");
+    rollback(&r, DEFAULT_BACKUP_ROOT, None, false).unwrap();
+    assert!(!d.path().join("var/lib/kubelet/pki/kubelet-client-new.pem").exists());
+    assert!(d.path().join("var/lib/kubecert/backups").is_dir());
+}
+
+#[test]
 fn writes_follow_symlinks_inside_the_root_only() {
     let (d, r) = node();
     // An absolute link must resolve inside the root, not on the host.
