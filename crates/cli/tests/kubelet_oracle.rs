@@ -121,6 +121,10 @@ fn states() -> Vec<State> {
         State { name: "client-ca-file-missing", expect: Exited, setup: "rm $T/etc/kubernetes/pki/ca.crt", cluster_side: false },
         State { name: "client-ca-file-empty", expect: Exited, setup: ": >$T/etc/kubernetes/pki/ca.crt", cluster_side: false },
         State { name: "client-ca-file-corrupt", expect: Exited, setup: "echo 'not a certificate' >$T/etc/kubernetes/pki/ca.crt", cluster_side: false },
+        // client-go takes an empty CA as none (data: the system's roots; a zero-byte file: no roots
+        // at all): the kubelet starts with its store's pair and cannot verify the API server.
+        State { name: "kubeconfig-ca-data-empty", expect: NotReady, setup: "files /var/lib/kubelet/pki/kubelet-client-current.pem /var/lib/kubelet/pki/kubelet-client-current.pem; sed -i 's|certificate-authority-data: .*|certificate-authority-data: \"\"|' $T/etc/kubernetes/kubelet.conf; grep -q 'certificate-authority-data: \"\"' $T/etc/kubernetes/kubelet.conf", cluster_side: false },
+        State { name: "kubeconfig-ca-file-empty", expect: NotReady, setup: "files /var/lib/kubelet/pki/kubelet-client-current.pem /var/lib/kubelet/pki/kubelet-client-current.pem; : >$T/etc/kubernetes/pki/empty-ca.crt; sed -i 's|certificate-authority-data: .*|certificate-authority: /etc/kubernetes/pki/empty-ca.crt|' $T/etc/kubernetes/kubelet.conf; grep -q 'certificate-authority: /etc/kubernetes/pki/empty-ca.crt' $T/etc/kubernetes/kubelet.conf", cluster_side: false },
         State { name: "kubelet-config-unparsable", expect: Exited, setup: "echo '{{{ not yaml' >$T/var/lib/kubelet/config.yaml", cluster_side: false },
         State { name: "no-flag-both-cert-file-and-data", expect: Exited, setup: "no_bootstrap_flag; sign e system:node:$N '-1 hour' '+30 days'; kubeconfig \"    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-certificate-data: $(b64 $W/e.crt)\n    client-key-data: $(b64 $W/e.key)\"", cluster_side: false },
         // Field report 000: pki wiped, no bootstrap file.

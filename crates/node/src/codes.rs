@@ -169,6 +169,8 @@ pub const CODES: &[CodeDoc] = &[
         explanation: "The CA expires within a renewal's lifetime (one year) or before a leaf it signed. Leaves are only valid while their CA is: plan a CA rotation. `kubecert renew` refuses to issue past the CA unless --clamp-to-ca." },
     CodeDoc { code: "kubelet-conf-embedded-cert", severity: Warning, title: "kubelet.conf embeds a client certificate that rotation will not replace",
         explanation: "On the first control-plane node of older kubeadm clusters, kubelet.conf carries client-certificate-data instead of pointing at /var/lib/kubelet/pki/kubelet-client-current.pem. The kubelet rotates the .pem file but keeps using the embedded certificate, and fails when it expires (kubeadm#2054). `kubeadm init phase kubelet-finalize enable-client-cert-rotation` fixes the file." },
+    CodeDoc { code: "kubeconfig-ca-empty", severity: Error, title: "The kubelet's kubeconfig holds an empty CA",
+        explanation: "certificate-authority-data is \"\" or certificate-authority names an empty file. client-go does not refuse this: the kubelet starts and presents its certificate, but it verifies the API server against the system's trust store (empty data) or against nothing (an empty file, client-go's ClientsAllowCARotation, on by default since 1.36). With a cluster-signed API server certificate every request fails with 'x509: certificate signed by unknown authority' and the node goes NotReady. Put the cluster CA back into the kubeconfig." },
 ];
 
 /// The documentation of `code`.

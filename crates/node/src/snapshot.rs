@@ -62,6 +62,17 @@ impl CertSource {
     }
 }
 
+/// An empty CA in a kubeconfig, which client-go takes as no CA (`certificate-authority-data: ""`:
+/// the system's trust store) or, for a zero-byte `certificate-authority` file, as a CA that trusts
+/// nothing (client-go v0.37 transport.rootCertPool with ClientsAllowCARotation, on by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmptyCa {
+    /// `certificate-authority-data` is the empty string.
+    Data,
+    /// `certificate-authority` names this file (node path), which is empty.
+    File(String),
+}
+
 /// A parsed kubeconfig with what its current context resolves to.
 #[derive(Debug)]
 pub struct KubeconfigView {
@@ -74,6 +85,9 @@ pub struct KubeconfigView {
     /// The client credential clientcmd would use (embedded data wins over files); None when the
     /// user has a token or nothing.
     pub client: Option<Credential>,
+    /// The current cluster's CA is there but empty (client-go loads the kubeconfig all the same;
+    /// the kubelet then cannot verify the API server).
+    pub ca_empty: Option<EmptyCa>,
     /// Why clientcmd would refuse this kubeconfig although it parses (both a file and `-data` set,
     /// a `certificate-authority` file it cannot read), or why its TLS config cannot be built (a CA
     /// that holds no certificate).
@@ -250,10 +264,22 @@ fn read_kubeconfig(root: &NodeRoot, path: &str, cert_dir: &str) -> Looked<Kubeco
 fn view(root: &NodeRoot, path: &str, config: Kubeconfig, cert_dir: &str) -> Result<KubeconfigView, kubecert_config::ConfigError> {
     let r = config.resolve(None)?;
     let server = r.cluster.server.clone();
-    let ca = match (&r.cluster.certificate_authority_data, &r.cluster.certificate_authority) {
+    // clientcmd and client-go test lengths, not presence: an empty field counts as absent
+    // (validation.go validateClusterInfo, transport.go dataFromSliceOrFile/rootCertPool).
+    let ca_data = r.cluster.certificate_authority_data.as_deref().filter(|d| !d.is_empty());
+    let ca_file = r.cluster.certificate_authority.as_deref().filter(|f| !f.is_empty()).map(|f| relative_to(path, f));
+    let mut ca_empty = None;
+    let ca = match (ca_data, &ca_file) {
         (Some(data), _) => Some(embedded_cert(path, "certificate-authority-data", data)),
-        (None, Some(file)) => Some(cert_file(root, &relative_to(path, file))),
-        (None, None) => None,
+        (None, Some(file)) if root.read(file).is_ok_and(|f| f.bytes.is_empty()) => {
+            ca_empty = Some(EmptyCa::File(file.clone()));
+            None
+        }
+        (None, Some(file)) => Some(cert_file(root, file)),
+        (None, None) => {
+            ca_empty = r.cluster.certificate_authority_data.is_some().then_some(EmptyCa::Data);
+            None
+        }
     };
     let u = r.user;
     let has_cert = u.client_certificate.is_some() || u.client_certificate_data.is_some() || u.client_key.is_some() || u.client_key_data.is_some();
@@ -263,13 +289,13 @@ fn view(root: &NodeRoot, path: &str, config: Kubeconfig, cert_dir: &str) -> Resu
         rejected = Some(format!("client-cert-data and client-cert are both specified for {:?}. client-cert-data will override.", r.user_name));
     } else if u.client_key.is_some() && u.client_key_data.is_some() {
         rejected = Some(format!("client-key-data and client-key are both specified for {:?}; client-key-data will override", r.user_name));
-    } else if r.cluster.certificate_authority.is_some() && r.cluster.certificate_authority_data.is_some() {
+    } else if ca_file.is_some() && ca_data.is_some() {
         rejected = Some("certificate-authority-data and certificate-authority are both specified".into());
     } else if let Some(Err((p, e))) = &ca {
         rejected = Some(format!("unable to read certificate-authority {p}: {e}"));
     }
     let token_id = u.token.as_ref().and_then(|t| t.expose().split_once('.').map(|(id, _)| id.to_string()));
-    Ok(KubeconfigView { server, ca, client, rejected, has_token: u.token.is_some(), token_id, config })
+    Ok(KubeconfigView { server, ca, ca_empty, client, rejected, has_token: u.token.is_some(), token_id, config })
 }
 
 /// The credential a kubeconfig's user holds, as clientcmd uses it: embedded data wins over files.

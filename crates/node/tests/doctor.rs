@@ -222,3 +222,22 @@ fn the_store_beats_an_expired_embedded_pair_without_the_bootstrap_flag() {
     t2.write_kubelet_conf_embedded(&c, &k);
     assert_eq!(t2.codes(), ["bootstrap-kubeconfig-missing", "client-cert-expired", "kubelet-will-not-start"]);
 }
+
+#[test]
+fn an_empty_kubeconfig_ca_is_loaded_by_client_go_and_breaks_only_trust() {
+    // client-go takes `certificate-authority-data: ""` as no CA and a zero-byte CA file as one
+    // that trusts nothing: the kubelet starts with its store's pair and fails TLS to the API
+    // server (kubelet_oracle.rs states kubeconfig-ca-data-empty / -file-empty: NotReady).
+    let t = NodeTree::kubeadm("w9");
+    let conf = std::fs::read_to_string(t.host("/etc/kubernetes/kubelet.conf")).unwrap();
+    let line = conf.lines().find(|l| l.contains("certificate-authority-data:")).unwrap().to_string();
+    t.write("/etc/kubernetes/kubelet.conf", &conf.replace(&line, "    certificate-authority-data: \"\""), 0o600);
+    assert_eq!(t.codes(), ["kubeconfig-ca-empty"]);
+    t.write("/etc/kubernetes/pki/empty-ca.crt", "", 0o644);
+    t.write("/etc/kubernetes/kubelet.conf", &conf.replace(&line, "    certificate-authority: /etc/kubernetes/pki/empty-ca.crt"), 0o600);
+    assert_eq!(t.codes(), ["kubeconfig-ca-empty"]);
+    // A CA file that is not empty but holds no certificate: client-go cannot build its TLS config,
+    // so the kubeconfig is unusable and, without a bootstrap file, the kubelet exits.
+    t.write("/etc/kubernetes/pki/empty-ca.crt", "\n", 0o644);
+    assert_eq!(t.codes(), ["bootstrap-kubeconfig-missing", "kubeconfig-invalid", "kubelet-will-not-start"]);
+}

@@ -13,6 +13,7 @@ mod cp_trust;
 mod cp_validity;
 mod files;
 mod kubeconfig;
+mod kubeconfig_ca_empty;
 mod kubelet_conf_embedded;
 mod rotation;
 mod sa_keys;
@@ -47,6 +48,7 @@ pub(crate) type Rule = fn(&Snapshot, &Settings) -> Vec<Finding>;
 /// Every rule, in report order.
 pub(crate) const RULES: &[Rule] = &[
     kubeconfig::check,
+    kubeconfig_ca_empty::check,
     client_cert::check,
     trust::check,
     unused::check,
