@@ -126,7 +126,19 @@ impl Host {
         if let Some(u) = user {
             cmd.args(["setpriv", &format!("--reuid={u}"), &format!("--regid={u}"), "--clear-groups"]);
         }
-        cmd.args(["timeout", "-k", "2", TIMEOUT_S, &kubecert_bin()]).args(args);
+        let bin = match user {
+            // Another user may not be able to reach the build's folder (a checkout under a 0700
+            // directory): run a link to the binary from this test's own 0755 folder.
+            Some(_) => {
+                let link = self._dir.path().join("kubecert");
+                if !link.exists() {
+                    fs::hard_link(kubecert_bin(), &link).or_else(|_| fs::copy(kubecert_bin(), &link).map(drop)).unwrap();
+                }
+                link.display().to_string()
+            }
+            None => kubecert_bin(),
+        };
+        cmd.args(["timeout", "-k", "2", TIMEOUT_S, &bin]).args(args);
         let o = cmd.env("NO_COLOR", "1").stdin(stdin).output().unwrap();
         let code = o.status.code().unwrap_or(-1);
         let all_err = String::from_utf8_lossy(&o.stderr).into_owned();
