@@ -6,7 +6,7 @@
 use crate::bundle::{write_bundle, Bundle};
 use crate::error::{pki, Result, WorkflowError};
 use crate::install::{run_install, run_serving_install, InstallOptions, InstallReport};
-use crate::sign::split_sans;
+use crate::sign::{split_sans, Destination};
 use crate::target::Target;
 use kubecert_cluster::client::{connect, AdminClient, ClientOptions};
 use kubecert_cluster::csr::{self, Approval, CsrState, Permissions, Signer, Waited};
@@ -16,7 +16,6 @@ use kubecert_pki::{
     RequestSubject, TlsUsage, NODES_GROUP,
 };
 use serde::Serialize;
-use std::path::Path;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -46,24 +45,6 @@ impl CsrRequest {
     pub fn client(node: &str, timeout: Duration) -> CsrRequest {
         CsrRequest { node: node.to_string(), signer: Signer::KubeletClient, approve: true, timeout, key_type: KeyType::EcdsaP256, valid_for: None, sans: Vec::new(), keep_csr: false }
     }
-}
-
-/// Where the issued credential goes.
-pub enum CsrDestination<'a> {
-    /// A bundle directory; `server` for its kubelet kubeconfig (default: the API server used).
-    Bundle {
-        /// The directory.
-        dir: &'a Path,
-        /// The API server URL.
-        server: Option<&'a str>,
-    },
-    /// Installed on the node.
-    Install {
-        /// The node.
-        target: &'a Target,
-        /// How.
-        options: &'a InstallOptions,
-    },
 }
 
 /// What happened, as it happens (for a progress display).
@@ -141,14 +122,18 @@ pub struct CsrReport {
 /// Files the CSR and follows it through to a written or installed credential; with `dry_run`
 /// checks the permissions and describes the install only. Refusals delete the CSR unless
 /// `keep_csr`.
-pub async fn request(req: &CsrRequest, dest: CsrDestination<'_>, dry_run: bool, cluster: &ClientOptions, on: &mut dyn FnMut(Event<'_>)) -> Result<CsrReport> {
+pub async fn request(req: &CsrRequest, dest: Destination<'_>, dry_run: bool, cluster: &ClientOptions, on: &mut dyn FnMut(Event<'_>)) -> Result<CsrReport> {
+    // A CSR's certificate is only useful with the key made here: it has to go somewhere.
+    if matches!(dest, Destination::Return) {
+        return Err(WorkflowError::refused("say where the certificate goes: --out-dir DIR or --install"));
+    }
     validate_node_name(&req.node).map_err(|e| WorkflowError::Refused(e.to_string()))?;
     let signer = req.signer;
     if signer == Signer::KubeletClient && !req.sans.is_empty() {
         return Err(WorkflowError::refused("--san is for --signer serving: the client signer refuses certificates with names"));
     }
     let mut notes = Vec::new();
-    if let CsrDestination::Install { target, options } = &dest
+    if let Destination::Install { target, options } = &dest
         && let Some(n) = target.check_node_name(&req.node, options.allow_name_mismatch)?
     {
         notes.push(n);
@@ -181,7 +166,7 @@ pub async fn request(req: &CsrRequest, dest: CsrDestination<'_>, dry_run: bool, 
     on(Event::Planned { user: &user, common_name: &subject.common_name, signer, usages: &report.usages, how: &how, dry_run });
 
     if dry_run {
-        if let CsrDestination::Install { target, options } = &dest {
+        if let Destination::Install { target, options } = &dest {
             let placeholder = "-----BEGIN CERTIFICATE-----\n(the certificate the cluster issues)\n-----END CERTIFICATE-----\n";
             report.install = Some(install_issued(target, options, req, placeholder, &key, &admin, notes, b"", true)?);
         }
@@ -229,15 +214,16 @@ pub async fn request(req: &CsrRequest, dest: CsrDestination<'_>, dry_run: bool, 
 
     let ca_pem = ca.to_pem();
     match dest {
-        CsrDestination::Bundle { dir, server } => {
+        Destination::Bundle { dir, server } => {
             let (client, serving) = if signer == Signer::KubeletClient { (Some(&key), None) } else { (None, Some((&key, &cert))) };
             let server = server.unwrap_or(&admin.server);
             let b = Bundle { node: &req.node, cert: &cert, key: client, serving, ca_pem: &ca_pem, server: Some(server) };
             report.bundle = write_bundle(dir, &b, false)?;
         }
-        CsrDestination::Install { target, options } => {
+        Destination::Install { target, options } => {
             report.install = Some(install_issued(target, options, req, &pem, &key, &admin, notes, cert.der(), false)?);
         }
+        Destination::Return => {} // refused above
     }
     Ok(report)
 }

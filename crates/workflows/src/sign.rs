@@ -54,7 +54,7 @@ pub enum Destination<'a> {
     Bundle {
         /// The directory (new or empty).
         dir: &'a Path,
-        /// The API server URL.
+        /// The API server URL (for a CSR, default: the API server it was filed with).
         server: Option<&'a str>,
     },
     /// Installed on the node.
@@ -64,7 +64,7 @@ pub enum Destination<'a> {
         /// How.
         options: &'a InstallOptions,
     },
-    /// Nowhere: the certificate is returned (only for a signed CSR).
+    /// Nowhere: the certificate is returned (only for `sign --csr`; `csr` refuses it).
     Return,
 }
 

@@ -3,7 +3,7 @@
 //! when asked and allowed, waits for the signer with a progress line, checks what came back
 //! (subject, key, chain to the CA the API server trusts), and writes a bundle or installs it.
 
-use super::install_common::{finish, print_report, refuse, Destination};
+use super::install_common::{finish, print_report, Destination};
 use super::node_args::parse_positive_duration;
 use super::sign::print_bundle;
 use super::token::runtime;
@@ -12,7 +12,8 @@ use crate::render;
 use kubecert_cluster::client::ClientOptions;
 use kubecert_cluster::csr::{Approval, Signer};
 use kubecert_pki::KeyType;
-use kubecert_workflows::csr::{CsrDestination, CsrReport, CsrRequest, Event};
+use kubecert_workflows::csr::{CsrReport, CsrRequest, Event};
+use kubecert_workflows::sign;
 use kubecert_workflows::sign::rfc3339;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -84,11 +85,7 @@ fn request(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     };
     let target = if args.dest.install { Some(args.dest.target.open()?) } else { None };
     let options = args.dest.target.options();
-    let dest = match (&args.dest.out_dir, &target) {
-        (Some(dir), _) => CsrDestination::Bundle { dir, server: args.dest.target.server.as_deref() },
-        (None, Some(target)) => CsrDestination::Install { target, options: &options },
-        (None, None) => return refuse("say where the certificate goes: --out-dir DIR or --install"),
-    };
+    let dest = args.dest.of(target.as_ref(), &options);
     let cluster = ClientOptions { kubeconfig: global.kubeconfig.clone(), context: global.context.clone() };
     let report = follow(&req, dest, args.dest.dry_run, &cluster, global)?;
     render(&report, args.dest.dry_run, global)
@@ -100,7 +97,7 @@ fn std_duration(d: time::Duration) -> Duration {
 
 /// Runs the request with a progress display on stderr (a spinner on a terminal, a line per
 /// change otherwise; nothing for -o json|yaml).
-pub(super) fn follow(req: &CsrRequest, dest: CsrDestination<'_>, dry_run: bool, cluster: &ClientOptions, global: &Global) -> anyhow::Result<CsrReport> {
+pub(super) fn follow(req: &CsrRequest, dest: sign::Destination<'_>, dry_run: bool, cluster: &ClientOptions, global: &Global) -> anyhow::Result<CsrReport> {
     let text = !matches!(global.output, crate::global::Output::Json | crate::global::Output::Yaml);
     let tty = std::io::stderr().is_terminal() && text;
     let timeout = req.timeout;

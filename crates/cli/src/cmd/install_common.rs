@@ -96,6 +96,19 @@ pub struct Destination {
 pub use kubecert_workflows::install::doctor_summary;
 pub use kubecert_workflows::{DoctorSummary, InstallReport, Target};
 
+impl Destination {
+    /// Where the flags send the credential: `--out-dir` wins, then `--install` (its opened
+    /// `target`), else nowhere (the command decides whether that is allowed).
+    pub fn of<'a>(&'a self, target: Option<&'a Target>, options: &'a InstallOptions) -> kubecert_workflows::sign::Destination<'a> {
+        use kubecert_workflows::sign::Destination as D;
+        match (&self.out_dir, target) {
+            (Some(dir), _) => D::Bundle { dir, server: self.target.server.as_deref() },
+            (None, Some(target)) => D::Install { target, options },
+            (None, None) => D::Return,
+        }
+    }
+}
+
 impl InstallArgs {
     /// Opens the node and discovers the kubelet's files.
     pub fn open(&self) -> anyhow::Result<Target> {

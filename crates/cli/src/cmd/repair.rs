@@ -17,7 +17,7 @@ use crate::global::{Global, Output};
 use crate::render;
 use kubecert_cluster::client::ClientOptions;
 use kubecert_node::install;
-use kubecert_workflows::csr::{CsrDestination, CsrRequest};
+use kubecert_workflows::csr::CsrRequest;
 use kubecert_workflows::repair::{self, Assessment, ClusterCredentials, RepairPath};
 use kubecert_workflows::sign::{Destination, SignRequest};
 use kubecert_workflows::{InstallOptions, Target};
@@ -134,7 +134,7 @@ fn repair(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
             println!("chosen: a CSR through the API as {user} ({how}).\n");
             let cluster = ClientOptions { kubeconfig: kubeconfig.or_else(|| global.kubeconfig.clone()), context: global.context.clone() };
             let req = CsrRequest::client(&node, std::time::Duration::from_secs(args.timeout.whole_seconds().max(0) as u64));
-            let dest = || CsrDestination::Install { target: &target, options: &options };
+            let dest = || Destination::Install { target: &target, options: &options };
             super::csr::render(&super::csr::follow(&req, dest(), true, &cluster, global)?, true, global)?;
             if !confirm(&args)? {
                 return not_applied(&args);

@@ -71,11 +71,7 @@ fn sign(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     };
     let target = if args.dest.install { Some(args.dest.target.open()?) } else { None };
     let options = args.dest.target.options();
-    let dest = match (&args.dest.out_dir, &target) {
-        (Some(dir), _) => Destination::Bundle { dir, server: args.dest.target.server.as_deref() },
-        (None, Some(target)) => Destination::Install { target, options: &options },
-        (None, None) => Destination::Return,
-    };
+    let dest = args.dest.of(target.as_ref(), &options);
     let returned = matches!(dest, Destination::Return);
     let issued = kubecert_workflows::sign::sign(&req, dest, args.dest.dry_run)?;
     render(&issued, args.dest.dry_run, returned, global)
