@@ -2,7 +2,7 @@
 //! it points at, the bootstrap kubeconfig, the KubeletConfiguration, the certificate directory, the
 //! cluster CA and the serving certificate. Rules are pure functions of this snapshot.
 
-use crate::credential::{self, cert_file, embedded_cert, Choice, Credential, Location, Verdict};
+use crate::credential::{self, cert_file, cert_from, embedded_cert, Choice, Credential, Location, Verdict};
 use crate::discover::{discover, KubeletSetup, Overrides};
 use crate::root::{relative_to, NodeFile, NodeRoot, ReadError};
 use kubecert_config::{Kubeconfig, KubeletConfiguration};
@@ -271,11 +271,13 @@ fn view(root: &NodeRoot, path: &str, config: Kubeconfig, cert_dir: &str) -> Resu
     let mut ca_empty = None;
     let ca = match (ca_data, &ca_file) {
         (Some(data), _) => Some(embedded_cert(path, "certificate-authority-data", data)),
-        (None, Some(file)) if root.read(file).is_ok_and(|f| f.bytes.is_empty()) => {
-            ca_empty = Some(EmptyCa::File(file.clone()));
-            None
-        }
-        (None, Some(file)) => Some(cert_file(root, file)),
+        (None, Some(file)) => match root.read(file) {
+            Ok(f) if f.bytes.is_empty() => {
+                ca_empty = Some(EmptyCa::File(file.clone()));
+                None
+            }
+            read => Some(cert_from(file, read)),
+        },
         (None, None) => {
             ca_empty = r.cluster.certificate_authority_data.is_some().then_some(EmptyCa::Data);
             None

@@ -126,7 +126,12 @@ pub(crate) fn embedded_cert(path: &str, field: &str, data: &str) -> Result<CertS
 
 /// A certificate file (leaf first).
 pub(crate) fn cert_file(root: &NodeRoot, path: &str) -> Result<CertSource, (String, Problem)> {
-    match root.read(path) {
+    cert_from(path, root.read(path))
+}
+
+/// The certificate in a file already read (or why not).
+pub(crate) fn cert_from(path: &str, read: Result<crate::root::NodeFile, crate::root::ReadError>) -> Result<CertSource, (String, Problem)> {
+    match read {
         Ok(f) => match kubecert_pki::load_bundle(&f.bytes) {
             Ok(b) if !b.certificates.is_empty() => Ok(CertSource { origin: path.to_string(), embedded: false, chain: b.certificates }),
             Ok(_) => Err((path.to_string(), Problem::Invalid("no certificate in the file".into()))),
