@@ -27,8 +27,8 @@ pub(crate) const DEFAULT_PORT: i32 = 9654;
 /// its serving certificate (crates/node/src/expiration.rs).
 const CLIENT_NAME: &str = "kubelet.conf";
 const SERVING_NAME: &str = "kubelet-serving";
-/// The doctor finding for `rotateCertificates: false` (crates/node/src/codes.rs).
-const ROTATION_DISABLED: &str = "rotation-disabled";
+/// The doctor finding for `rotateCertificates: false`, checked against node's catalog at compile time.
+const ROTATION_DISABLED: &str = kubecert_node::code!("rotation-disabled").as_str();
 /// The largest /metrics body kept from one exporter.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
